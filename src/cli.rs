@@ -1,0 +1,178 @@
+//! The command line: `serve`, `migrate`, `token create|list|revoke`, `demo`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{LogFormat, Settings};
+use crate::crypto;
+use crate::startup::Application;
+use crate::store::{now_micros, tokens, Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(name = "hubbridge", version, about = "SCIM 2.0 provisioning bridge to Meta Business Manager")]
+pub struct Cli {
+    /// Configuration file layered over the built-in defaults (then HUBBRIDGE__* variables).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format: text or json (overrides log.format).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage SCIM bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Try hubbridge locally: SQLite in a scratch folder, a fresh SCIM token, the server.
+    Demo {
+        /// Folder for the demo database (default: a new temporary folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line of stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never the secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+/// Loads settings, applying `--log-format`.
+pub fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(cli.config.as_deref())?;
+    if let Some(f) = &cli.log_format {
+        s.log.format = match f.to_ascii_lowercase().as_str() {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            other => anyhow::bail!("--log-format: {other:?} is not text or json"),
+        };
+    }
+    Ok(s)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = settings(&cli)?;
+    crate::telemetry::init(settings.log.format, &settings.log.level, std::io::stderr);
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await?;
+            tracing::info!("hubbridge stopped");
+        }
+        Command::Migrate => {
+            let store = Store::connect(&settings.database)?;
+            let n = store.migrate().await?;
+            println!("{n} migration(s) applied");
+        }
+        Command::Token { command } => {
+            let store = Store::connect(&settings.database)?;
+            store.migrate().await?;
+            token_command(&store, command).await?;
+        }
+        Command::Demo { dir } => {
+            let dir = match dir {
+                Some(d) => {
+                    std::fs::create_dir_all(&d)?;
+                    d
+                }
+                // Kept after exit so the operator can look at the database.
+                None => tempfile::Builder::new()
+                    .prefix("hubbridge-demo-")
+                    .tempdir()?
+                    .keep(),
+            };
+            settings.database.url = dir.join("hubbridge.db").to_string_lossy().into_owned();
+            let app = Application::build(settings.clone()).await?;
+            let token = create_token(app.store(), "demo").await?;
+            let host = if settings.server.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                settings.server.host.as_str()
+            };
+            let url = format!("http://{host}:{}/scim/v2", app.port());
+            println!("hubbridge demo");
+            println!("  database:   {}", settings.database.url);
+            println!("  SCIM URL:   {url}");
+            println!("  SCIM token: {}", token.expose());
+            println!("Try:");
+            println!("  curl -s -H 'Authorization: Bearer {}' {url}/Users", token.expose());
+            println!("Stop with Ctrl-C.");
+            app.run_until_stopped().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn create_token(store: &Store, name: &str) -> anyhow::Result<crypto::Secret> {
+    let token = crypto::generate_scim_token();
+    let hash = crypto::hash_token(token.expose());
+    let id = crypto::new_id();
+    let name = name.to_string();
+    store
+        .write(move |c| tokens::insert(c, &id, &name, &hash, now_micros()))
+        .await
+        .map_err(|e: StoreError| anyhow::anyhow!(e))?;
+    Ok(token)
+}
+
+async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { name } => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.len() > 200 {
+                anyhow::bail!("--name must be 1 to 200 characters");
+            }
+            let token = create_token(store, &name).await?;
+            eprintln!("Created SCIM token {name:?}. It is shown once; store it in your IdP now.");
+            println!("{}", token.expose());
+        }
+        TokenCommand::List => {
+            let rows = store.read(tokens::list).await?;
+            println!("{:<36}  {:<24}  {:<20}  {:<20}  status", "id", "name", "created", "last used");
+            for t in rows {
+                let fmt = |m: Option<i64>| {
+                    m.and_then(chrono::DateTime::from_timestamp_micros)
+                        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "{:<36}  {:<24}  {:<20}  {:<20}  {}",
+                    t.id,
+                    t.name,
+                    fmt(Some(t.created_at)),
+                    fmt(t.last_used_at),
+                    if t.revoked_at.is_some() { "revoked" } else { "active" }
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let rid = id.clone();
+            match store
+                .write(move |c| tokens::revoke(c, &rid, now_micros()))
+                .await
+            {
+                Ok(()) => println!("revoked {id}"),
+                Err(StoreError::NotFound) => anyhow::bail!("no token with id {id}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,514 @@
+//! The directory service: every change to directory users and groups goes through one
+//! function here, which owns the database transaction. The SCIM handlers parse and
+//! authorise, then call these; the reconcile engine will enqueue its tasks inside the same
+//! transactions, and the audit trail will record the acting token passed in as [`Actor`].
+
+use serde_json::{Map, Value};
+
+use crate::scim::error::ScimError;
+use crate::scim::patch::{self, MemberChange, PatchOp};
+use crate::scim::resource::{self, doc_str};
+use crate::scim::schema::{ENTERPRISE_SCHEMA, USER_ATTRS};
+use crate::store::groups::{self, GroupRow, MemberRow};
+use crate::store::sql::{fold, Col, Cond};
+use crate::store::users::{self, UserColumns, UserRow, ValueRow};
+use crate::store::{now_micros, AnyConnection, Store, StoreError};
+
+/// Who is making a change: the SCIM token that authenticated the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub token_id: String,
+    pub token_name: String,
+}
+
+/// A precondition from `If-Match`: `*`, or the versions any of which may match (a tag
+/// that is not one of ours contributes none, so it never matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Versions(Vec<i64>),
+}
+
+/// A user as read: the row plus its parsed document and its groups.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub row: UserRow,
+    pub doc: Map<String, Value>,
+    pub groups: Vec<(String, String)>,
+}
+
+/// A group as read, with its members when they were asked for.
+#[derive(Debug, Clone)]
+pub struct GroupRecord {
+    pub row: GroupRow,
+    pub members: Option<Vec<MemberRow>>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub total: i64,
+    pub items: Vec<T>,
+}
+
+/// A list request after validation.
+#[derive(Debug, Clone)]
+pub struct ListSpec {
+    pub cond: Cond,
+    pub sort: Option<(Col, bool)>,
+    /// 0-based.
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Clone)]
+pub struct Directory {
+    store: Store,
+}
+
+fn check_version(if_match: &Option<IfMatch>, version: i64) -> Result<(), ScimError> {
+    match if_match {
+        None | Some(IfMatch::Any) => Ok(()),
+        Some(IfMatch::Versions(v)) if v.contains(&version) => Ok(()),
+        Some(_) => Err(ScimError::precondition_failed(format!(
+            "If-Match does not match the current version W/\"{version}\""
+        ))),
+    }
+}
+
+/// A transaction's result: a SCIM error decided inside it (rolls it back) or a store error.
+enum TxError {
+    Scim(ScimError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+impl From<ScimError> for TxError {
+    fn from(e: ScimError) -> Self {
+        TxError::Scim(e)
+    }
+}
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        TxError::Store(e.into())
+    }
+}
+
+fn store_to_scim(e: StoreError) -> ScimError {
+    match e {
+        StoreError::MissingReference(kind, id) => {
+            ScimError::invalid_value(format!("members: {id:?} is not the id of a {kind}"))
+        }
+        other => other.into(),
+    }
+}
+
+impl Directory {
+    pub fn new(store: Store) -> Self {
+        Directory { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs `f` in one write transaction; any error returned by `f` rolls it back.
+    async fn tx<T, F>(&self, f: F) -> Result<T, ScimError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, TxError> + Send + 'static,
+    {
+        self.store.write(f).await.map_err(|e| match e {
+            TxError::Scim(e) => e,
+            TxError::Store(e) => store_to_scim(e),
+        })
+    }
+
+    // ---------------------------------------------------------------- users
+
+    pub async fn create_user(&self, actor: &Actor, doc: Map<String, Value>) -> Result<UserRecord, ScimError> {
+        let (cols, values) = user_columns(&doc);
+        let attrs = Value::Object(doc.clone()).to_string();
+        let id = crate::crypto::new_id();
+        let row = self
+            .tx(move |c| Ok(users::insert(c, &id, &cols, &attrs, &values, now_micros())?))
+            .await?;
+        tracing::info!(user.id = %row.id, actor.token = %actor.token_name, "directory user created");
+        Ok(UserRecord {
+            row,
+            doc,
+            groups: vec![],
+        })
+    }
+
+    pub async fn get_user(&self, id: &str) -> Result<UserRecord, ScimError> {
+        let id = id.to_string();
+        let (row, groups) = self
+            .store
+            .read(move |c| {
+                let row = users::find(c, &id)?.ok_or(StoreError::NotFound)?;
+                let groups = users::groups_of(c, &[row.seq])?;
+                Ok((row, groups))
+            })
+            .await
+            .map_err(not_found_user)?;
+        let doc = parse_doc(&row)?;
+        Ok(UserRecord {
+            row,
+            doc,
+            groups: groups.into_iter().map(|(_, id, d)| (id, d)).collect(),
+        })
+    }
+
+    pub async fn replace_user(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<IfMatch>,
+        doc: Map<String, Value>,
+    ) -> Result<UserRecord, ScimError> {
+        let id = id.to_string();
+        let (cols, values) = user_columns(&doc);
+        let attrs = Value::Object(doc.clone()).to_string();
+        let (row, groups) = self
+            .tx(move |c| {
+                let current = users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+                check_version(&if_match, current.version)?;
+                let row = if current.attrs == attrs {
+                    current
+                } else {
+                    users::update(c, &current, &cols, &attrs, &values, now_micros())?
+                };
+                let groups = users::groups_of(c, &[row.seq])?;
+                Ok((row, groups))
+            })
+            .await?;
+        tracing::info!(user.id = %row.id, actor.token = %actor.token_name, "directory user replaced");
+        Ok(UserRecord {
+            row,
+            doc,
+            groups: groups.into_iter().map(|(_, id, d)| (id, d)).collect(),
+        })
+    }
+
+    pub async fn patch_user(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<IfMatch>,
+        ops: Vec<PatchOp>,
+    ) -> Result<UserRecord, ScimError> {
+        let id = id.to_string();
+        let (row, doc, groups) = self
+            .tx(move |c| {
+                let current = users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+                check_version(&if_match, current.version)?;
+                let mut doc = parse_doc(&current)?;
+                patch::apply_user(&mut doc, &ops)?;
+                let doc = resource::validate_user_doc(doc)?;
+                let attrs = Value::Object(doc.clone()).to_string();
+                // Entra re-sends unchanged values every cycle: no change, no new version.
+                let row = if attrs == current.attrs {
+                    current
+                } else {
+                    let (cols, values) = user_columns(&doc);
+                    users::update(c, &current, &cols, &attrs, &values, now_micros())?
+                };
+                let groups = users::groups_of(c, &[row.seq])?;
+                Ok((row, doc, groups))
+            })
+            .await?;
+        tracing::info!(user.id = %row.id, actor.token = %actor.token_name, version = row.version, "directory user patched");
+        Ok(UserRecord {
+            row,
+            doc,
+            groups: groups.into_iter().map(|(_, id, d)| (id, d)).collect(),
+        })
+    }
+
+    pub async fn delete_user(&self, actor: &Actor, id: &str, if_match: Option<IfMatch>) -> Result<(), ScimError> {
+        let uid = id.to_string();
+        self.tx(move |c| {
+            let current = users::find(c, &uid)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+            check_version(&if_match, current.version)?;
+            users::delete(c, current.seq)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(user.id = %id, actor.token = %actor.token_name, "directory user deleted");
+        Ok(())
+    }
+
+    pub async fn list_users(&self, spec: ListSpec) -> Result<Page<UserRecord>, ScimError> {
+        let backend = self.store.backend();
+        let (total, rows, groups) = self
+            .store
+            .read(move |c| {
+                let (total, rows) = users::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit)?;
+                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+                let groups = users::groups_of(c, &seqs)?;
+                Ok((total, rows, groups))
+            })
+            .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            let doc = parse_doc(&row)?;
+            let g = groups
+                .iter()
+                .filter(|(s, _, _)| *s == row.seq)
+                .map(|(_, id, d)| (id.clone(), d.clone()))
+                .collect();
+            items.push(UserRecord { row, doc, groups: g });
+        }
+        Ok(Page { total, items })
+    }
+
+    // ---------------------------------------------------------------- groups
+
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        display_name: String,
+        external_id: Option<String>,
+        members: Vec<String>,
+    ) -> Result<GroupRecord, ScimError> {
+        let id = crate::crypto::new_id();
+        let backend = self.store.backend();
+        let (row, members) = self
+            .tx(move |c| {
+                let row = groups::insert(c, &id, &display_name, external_id.as_deref(), now_micros())?;
+                groups::add_members(c, backend, row.seq, &members)?;
+                let members = groups::members(c, &[row.seq])?;
+                Ok((row, members))
+            })
+            .await?;
+        tracing::info!(group.id = %row.id, actor.token = %actor.token_name, members = members.len(), "directory group created");
+        Ok(GroupRecord {
+            row,
+            members: Some(members),
+        })
+    }
+
+    pub async fn get_group(&self, id: &str, with_members: bool) -> Result<GroupRecord, ScimError> {
+        let id = id.to_string();
+        let (row, members) = self
+            .store
+            .read(move |c| {
+                let row = groups::find(c, &id)?.ok_or(StoreError::NotFound)?;
+                let members = if with_members {
+                    Some(groups::members(c, &[row.seq])?)
+                } else {
+                    None
+                };
+                Ok((row, members))
+            })
+            .await
+            .map_err(not_found_group)?;
+        Ok(GroupRecord { row, members })
+    }
+
+    pub async fn replace_group(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<IfMatch>,
+        display_name: String,
+        external_id: Option<String>,
+        members: Vec<String>,
+    ) -> Result<GroupRecord, ScimError> {
+        let id = id.to_string();
+        let backend = self.store.backend();
+        let (row, members) = self
+            .tx(move |c| {
+                let current = groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+                check_version(&if_match, current.version)?;
+                groups::remove_all_members(c, current.seq)?;
+                groups::add_members(c, backend, current.seq, &members)?;
+                let row = groups::update(c, &current, &display_name, external_id.as_deref(), now_micros())?;
+                let members = groups::members(c, &[row.seq])?;
+                Ok((row, members))
+            })
+            .await?;
+        tracing::info!(group.id = %row.id, actor.token = %actor.token_name, "directory group replaced");
+        Ok(GroupRecord {
+            row,
+            members: Some(members),
+        })
+    }
+
+    /// Applies a group PATCH. Member changes touch only the named members' rows.
+    pub async fn patch_group(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<IfMatch>,
+        ops: Vec<PatchOp>,
+    ) -> Result<GroupRow, ScimError> {
+        let change = patch::apply_group(&ops)?;
+        let id = id.to_string();
+        let backend = self.store.backend();
+        let (row, added, removed) = self
+            .tx(move |c| {
+                let current = groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+                check_version(&if_match, current.version)?;
+                let (mut added, mut removed) = (0, 0);
+                for m in &change.members {
+                    match m {
+                        MemberChange::Add(ids) => added += groups::add_members(c, backend, current.seq, ids)?,
+                        MemberChange::Remove(ids) => removed += groups::remove_members(c, current.seq, ids)?,
+                        MemberChange::RemoveAll => removed += groups::remove_all_members(c, current.seq)?,
+                    }
+                }
+                let display = change
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| current.display_name.clone());
+                let external = match &change.external_id {
+                    Some(e) => e.clone(),
+                    None => current.external_id.clone(),
+                };
+                let changed = added + removed > 0
+                    || display != current.display_name
+                    || external != current.external_id;
+                let row = if changed {
+                    groups::update(c, &current, &display, external.as_deref(), now_micros())?
+                } else {
+                    current
+                };
+                Ok((row, added, removed))
+            })
+            .await?;
+        tracing::info!(group.id = %row.id, actor.token = %actor.token_name, added, removed, "directory group patched");
+        Ok(row)
+    }
+
+    pub async fn delete_group(&self, actor: &Actor, id: &str, if_match: Option<IfMatch>) -> Result<(), ScimError> {
+        let gid = id.to_string();
+        self.tx(move |c| {
+            let current = groups::find(c, &gid)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+            check_version(&if_match, current.version)?;
+            groups::delete(c, current.seq)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(group.id = %id, actor.token = %actor.token_name, "directory group deleted");
+        Ok(())
+    }
+
+    pub async fn list_groups(&self, spec: ListSpec, with_members: bool) -> Result<Page<GroupRecord>, ScimError> {
+        let backend = self.store.backend();
+        let (total, rows, members) = self
+            .store
+            .read(move |c| {
+                let (total, rows) = groups::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit)?;
+                let members = if with_members {
+                    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+                    Some(groups::members(c, &seqs)?)
+                } else {
+                    None
+                };
+                Ok((total, rows, members))
+            })
+            .await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let m = members
+                    .as_ref()
+                    .map(|all| all.iter().filter(|m| m.group_seq == row.seq).cloned().collect());
+                GroupRecord { row, members: m }
+            })
+            .collect();
+        Ok(Page { total, items })
+    }
+}
+
+fn not_found_user(e: StoreError) -> ScimError {
+    if e.is_not_found() {
+        ScimError::not_found("no User with that id")
+    } else {
+        e.into()
+    }
+}
+
+fn not_found_group(e: StoreError) -> ScimError {
+    if e.is_not_found() {
+        ScimError::not_found("no Group with that id")
+    } else {
+        e.into()
+    }
+}
+
+fn parse_doc(row: &UserRow) -> Result<Map<String, Value>, ScimError> {
+    match serde_json::from_str::<Value>(&row.attrs) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ScimError::internal(&format!(
+            "stored document of user {} is not a JSON object",
+            row.id
+        ))),
+    }
+}
+
+/// The column copies and value rows of a validated user document.
+pub fn user_columns(doc: &Map<String, Value>) -> (UserColumns, Vec<ValueRow>) {
+    let s = |path: &[&str]| doc_str(doc, path).map(str::to_string);
+    let e = |name: &str| {
+        doc.get(ENTERPRISE_SCHEMA)
+            .and_then(|x| x.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let user_name = s(&["userName"]).unwrap_or_default();
+    let cols = UserColumns {
+        user_name_ci: fold(&user_name),
+        user_name,
+        external_id: s(&["externalId"]),
+        display_name: s(&["displayName"]),
+        nick_name: s(&["nickName"]),
+        title: s(&["title"]),
+        user_type: s(&["userType"]),
+        preferred_language: s(&["preferredLanguage"]),
+        locale: s(&["locale"]),
+        timezone: s(&["timezone"]),
+        profile_url: s(&["profileUrl"]),
+        // SCIM leaves `active` unset meaning active; an IdP deactivates explicitly.
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        name_formatted: s(&["name", "formatted"]),
+        name_family: s(&["name", "familyName"]),
+        name_given: s(&["name", "givenName"]),
+        name_middle: s(&["name", "middleName"]),
+        name_prefix: s(&["name", "honorificPrefix"]),
+        name_suffix: s(&["name", "honorificSuffix"]),
+        employee_number: e("employeeNumber"),
+        cost_center: e("costCenter"),
+        organization: e("organization"),
+        division: e("division"),
+        department: e("department"),
+        manager_id: doc
+            .get(ENTERPRISE_SCHEMA)
+            .and_then(|x| x.get("manager"))
+            .and_then(|m| m.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
+    let mut values = Vec::new();
+    for def in USER_ATTRS.iter().filter(|d| d.multi && d.name != "groups" && d.name != "addresses") {
+        if let Some(Value::Array(items)) = doc.get(def.name) {
+            for item in items {
+                let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+                values.push(ValueRow {
+                    attr: def.name,
+                    value: get("value"),
+                    type_: get("type"),
+                    is_primary: item.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                    display: get("display"),
+                });
+            }
+        }
+    }
+    (cols, values)
+}

@@ -1,0 +1,11 @@
+//! hubbridge: a SCIM 2.0 provisioning bridge from an identity provider to Meta Business
+//! Manager. See `docs/` and the README for what each module owns.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod directory;
+pub mod scim;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

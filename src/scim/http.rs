@@ -1,0 +1,241 @@
+//! Request and response plumbing shared by the SCIM handlers: body limits and content
+//! types, list parameters, ETags and preconditions, the base URL for `meta.location`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use super::error::{ScimError, SCIM_CONTENT_TYPE};
+use super::filter::{self, Resource};
+use super::resource::Projection;
+use super::schema::LIST_SCHEMA;
+use super::ScimState;
+use crate::directory::{Actor, IfMatch, ListSpec};
+use crate::store::sql::Cond;
+
+/// The acting token, put in the request by the auth middleware.
+pub fn actor(req: &HttpRequest) -> Result<Actor, ScimError> {
+    req.extensions()
+        .get::<Actor>()
+        .cloned()
+        .ok_or_else(|| ScimError::unauthorized("not authenticated"))
+}
+
+/// Reads a JSON request body: content type checked, size limited, JSON parsed.
+pub async fn json_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ScimError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if essence != "application/scim+json" && essence != "application/json" {
+            return Err(ScimError::unsupported_media_type(format!(
+                "Content-Type {essence:?} is not supported; send application/scim+json or application/json"
+            )));
+        }
+    }
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(ScimError::payload_too_large(limit));
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ScimError::invalid_syntax(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ScimError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ScimError::invalid_syntax("the request body is empty"));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}
+
+/// The absolute base URL of the SCIM API (`https://host/scim/v2`).
+pub fn base_url(req: &HttpRequest, state: &ScimState) -> String {
+    match &state.public_url {
+        Some(u) => format!("{}/scim/v2", u.trim_end_matches('/')),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}/scim/v2", info.scheme(), info.host())
+        }
+    }
+}
+
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+fn parse_tags(raw: &str) -> (bool, Vec<i64>) {
+    let mut any = false;
+    let mut versions = Vec::new();
+    for tag in raw.split(',').map(str::trim) {
+        if tag == "*" {
+            any = true;
+            continue;
+        }
+        let t = tag.strip_prefix("W/").unwrap_or(tag);
+        if let Some(v) = t
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .and_then(|t| t.parse::<i64>().ok())
+        {
+            versions.push(v);
+        }
+    }
+    (any, versions)
+}
+
+/// `If-Match`, when present.
+pub fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+    let raw = req.headers().get(header::IF_MATCH)?.to_str().unwrap_or("");
+    let (any, versions) = parse_tags(raw);
+    Some(if any {
+        IfMatch::Any
+    } else {
+        IfMatch::Versions(versions)
+    })
+}
+
+/// Does `If-None-Match` match this version (→ 304)?
+pub fn not_modified(req: &HttpRequest, version: i64) -> bool {
+    let Some(raw) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let (any, versions) = parse_tags(raw);
+    any || versions.contains(&version)
+}
+
+pub fn not_modified_response(version: i64) -> HttpResponse {
+    HttpResponse::NotModified()
+        .insert_header((header::ETAG, etag(version)))
+        .finish()
+}
+
+/// A SCIM JSON response with the resource's ETag.
+pub fn resource_response(status: StatusCode, body: &Value, version: Option<i64>) -> HttpResponse {
+    let mut r = HttpResponse::build(status);
+    r.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
+    if let Some(v) = version {
+        r.insert_header((header::ETAG, etag(v)));
+    }
+    if status == StatusCode::CREATED {
+        if let Some(loc) = body.pointer("/meta/location").and_then(Value::as_str) {
+            r.insert_header((header::LOCATION, loc.to_string()));
+        }
+    }
+    r.body(body.to_string())
+}
+
+/// Micro-seconds since the epoch → RFC 3339 (UTC).
+pub fn timestamp(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Parsed list parameters (RFC 7644 §3.4.2).
+pub struct ListParams {
+    pub spec: ListSpec,
+    /// 1-based, as echoed in `startIndex`.
+    pub start_index: i64,
+    pub projection: Projection,
+}
+
+pub fn list_params(req: &HttpRequest, state: &ScimState, resource: Resource) -> Result<ListParams, ScimError> {
+    let mut filter_raw = None;
+    let mut start_index: i64 = 1;
+    let mut count = state.settings.default_page_size as i64;
+    let mut sort_by = None;
+    let mut descending = false;
+    let mut attributes = None;
+    let mut excluded = None;
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        let int = |name: &str| {
+            v.trim().parse::<i64>().map_err(|_| {
+                ScimError::invalid_value(format!("{name} must be an integer, got {v:?}"))
+            })
+        };
+        match k.to_ascii_lowercase().as_str() {
+            "filter" => filter_raw = Some(v.to_string()),
+            // Values below 1 mean 1 (RFC 7644 §3.4.2.4).
+            "startindex" => start_index = int("startIndex")?.max(1),
+            // Negative means 0; more than the maximum is cut to it.
+            "count" => count = int("count")?.clamp(0, state.settings.max_page_size as i64),
+            "sortby" => sort_by = Some(v.to_string()),
+            "sortorder" => {
+                descending = match v.to_ascii_lowercase().as_str() {
+                    "ascending" => false,
+                    "descending" => true,
+                    _ => {
+                        return Err(ScimError::invalid_value(
+                            "sortOrder must be ascending or descending",
+                        ))
+                    }
+                }
+            }
+            "attributes" => attributes = Some(v.to_string()),
+            "excludedattributes" => excluded = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    let cond = match filter_raw {
+        Some(f) => filter::to_cond(resource, &filter::parse(&f, state.settings.max_filter_length)?)?,
+        None => Cond::True,
+    };
+    let sort = match sort_by {
+        Some(s) => Some((filter::sort_column(resource, &s)?, descending)),
+        None => None,
+    };
+    Ok(ListParams {
+        spec: ListSpec {
+            cond,
+            sort,
+            offset: start_index - 1,
+            limit: count,
+        },
+        start_index,
+        projection: Projection::parse(attributes.as_deref(), excluded.as_deref())?,
+    })
+}
+
+/// `attributes` / `excludedAttributes` on single-resource requests.
+pub fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
+    let mut attributes = None;
+    let mut excluded = None;
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        match k.to_ascii_lowercase().as_str() {
+            "attributes" => attributes = Some(v.to_string()),
+            "excludedattributes" => excluded = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    Projection::parse(attributes.as_deref(), excluded.as_deref())
+}
+
+pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> HttpResponse {
+    let body = json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    resource_response(StatusCode::OK, &body, None)
+}

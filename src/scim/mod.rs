@@ -1,0 +1,98 @@
+//! The SCIM 2.0 service provider (RFC 7643 / 7644) mounted at `/scim/v2`.
+//!
+//! Handlers parse and authorise, call [`crate::directory::Directory`], and render; every
+//! error is a [`error::ScimError`] rendered as an RFC 7644 §3.12 body.
+
+pub mod auth;
+pub mod discovery;
+pub mod error;
+pub mod filter;
+pub mod groups;
+pub mod http;
+pub mod patch;
+pub mod resource;
+pub mod schema;
+pub mod users;
+
+use actix_web::{middleware, web, HttpRequest, HttpResponse};
+
+use crate::config::ScimSettings;
+use crate::directory::Directory;
+use error::ScimError;
+
+/// What the SCIM handlers share.
+pub struct ScimState {
+    pub directory: Directory,
+    pub settings: ScimSettings,
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ScimError> {
+    Err(ScimError::method_not_allowed(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ScimError> {
+    Err(ScimError::not_found(format!("no SCIM endpoint at {}", req.path())))
+}
+
+async fn wrong_version(path: web::Path<(String, String)>) -> Result<HttpResponse, ScimError> {
+    Err(ScimError::invalid_vers(format!(
+        "SCIM protocol version {:?} is not supported; use /scim/v2",
+        path.0
+    )))
+}
+
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Registers `/scim/v2/...` (authenticated) and the version guard.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/scim/v2")
+            .wrap(middleware::from_fn(auth::require_token))
+            .service(
+                resource("/Users")
+                    .route(web::get().to(users::list_users))
+                    .route(web::post().to(users::create_user)),
+            )
+            .service(
+                resource("/Users/{id}")
+                    .route(web::get().to(users::get_user))
+                    .route(web::put().to(users::replace_user))
+                    .route(web::patch().to(users::patch_user))
+                    .route(web::delete().to(users::delete_user)),
+            )
+            .service(
+                resource("/Groups")
+                    .route(web::get().to(groups::list_groups))
+                    .route(web::post().to(groups::create_group)),
+            )
+            .service(
+                resource("/Groups/{id}")
+                    .route(web::get().to(groups::get_group))
+                    .route(web::put().to(groups::replace_group))
+                    .route(web::patch().to(groups::patch_group))
+                    .route(web::delete().to(groups::delete_group)),
+            )
+            .service(
+                resource("/ServiceProviderConfig")
+                    .route(web::get().to(discovery::service_provider_config)),
+            )
+            .service(resource("/ResourceTypes").route(web::get().to(discovery::list_resource_types)))
+            .service(resource("/ResourceTypes/{id}").route(web::get().to(discovery::get_resource_type)))
+            .service(resource("/Schemas").route(web::get().to(discovery::list_schemas)))
+            .service(resource("/Schemas/{id}").route(web::get().to(discovery::get_schema)))
+            .default_service(web::to(not_found)),
+    )
+    .service(
+        web::resource("/scim/{version}/{rest:.*}")
+            .wrap(middleware::from_fn(auth::require_token))
+            .to(wrong_version),
+    );
+}

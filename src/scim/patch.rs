@@ -1,0 +1,793 @@
+//! PATCH (RFC 7644 §3.5.2): parsing operations and applying them.
+//!
+//! Users are patched in memory on their stored document, then re-validated as a whole.
+//! Groups are patched into a [`GroupPatch`]: new attribute values plus an ordered list of
+//! membership changes that `store` applies row by row, so a member add or remove never
+//! loads or rewrites the member list.
+//!
+//! IdP dialects accepted: op names in any case (`"Replace"`), path-less value maps with
+//! dotted and URN keys (Entra `aadOptscim062020`), `id` inside Okta's rename value, member
+//! removal by `members[value eq "…"]` or by a `value` array, booleans as strings.
+
+use scim_v2::filter::{AttrPath, PatchPath, PatchValuePath, ValFilter};
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::filter;
+use super::resource::{normalize_attr, user_attr, Scope};
+use super::schema::{self, AttrDef, AttrType, Mutability, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Add,
+    Replace,
+    Remove,
+}
+
+#[derive(Debug, Clone)]
+pub struct PatchOp {
+    pub op: OpKind,
+    pub path: Option<String>,
+    pub value: Option<Value>,
+}
+
+/// Parses a PatchOp request body.
+pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
+    if let Some(schemas) = get_ci(obj, "schemas") {
+        let ok = schemas
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(schema::PATCH_SCHEMA)));
+        if !ok {
+            return Err(ScimError::invalid_syntax(format!(
+                "schemas must contain {}",
+                schema::PATCH_SCHEMA
+            )));
+        }
+    }
+    let ops = get_ci(obj, "Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::invalid_syntax("Operations must be an array of operations"))?;
+    if ops.is_empty() {
+        return Err(ScimError::invalid_syntax("Operations must not be empty"));
+    }
+    if ops.len() > max_ops {
+        return Err(ScimError::too_many(format!(
+            "{} operations in one PATCH; the limit is {max_ops}",
+            ops.len()
+        )));
+    }
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let o = op.as_object().ok_or_else(|| {
+                ScimError::invalid_syntax(format!("Operations[{i}] must be an object"))
+            })?;
+            let kind = match get_ci(o, "op").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+                Some(k) if k == "add" => OpKind::Add,
+                Some(k) if k == "replace" => OpKind::Replace,
+                Some(k) if k == "remove" => OpKind::Remove,
+                _ => {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "Operations[{i}].op must be add, replace or remove"
+                    )))
+                }
+            };
+            let path = match get_ci(o, "path") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s.trim().is_empty() => None,
+                Some(Value::String(s)) => Some(s.trim().to_string()),
+                Some(_) => {
+                    return Err(ScimError::invalid_path(format!(
+                        "Operations[{i}].path must be a string"
+                    )))
+                }
+            };
+            let value = get_ci(o, "value").cloned();
+            if kind != OpKind::Remove && value.is_none() {
+                return Err(ScimError::invalid_value(format!(
+                    "Operations[{i}]: {} needs a value",
+                    if kind == OpKind::Add { "add" } else { "replace" }
+                )));
+            }
+            if kind == OpKind::Remove && path.is_none() {
+                return Err(ScimError::no_target(format!(
+                    "Operations[{i}]: remove needs a path"
+                )));
+            }
+            Ok(PatchOp {
+                op: kind,
+                path,
+                value,
+            })
+        })
+        .collect()
+}
+
+fn get_ci<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    o.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// Parses a PATCH path, with the enterprise extension's URN alone meaning "the extension".
+fn parse_path(raw: &str) -> Result<ParsedPath, ScimError> {
+    if raw.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
+        return Ok(ParsedPath::Extension);
+    }
+    let p: PatchPath = raw
+        .parse()
+        .map_err(|_| ScimError::invalid_path(format!("{raw:?} is not a valid attribute path")))?;
+    Ok(match p {
+        PatchPath::Attr(a) => ParsedPath::Attr(a),
+        PatchPath::Value(v) => ParsedPath::Value(v),
+    })
+}
+
+enum ParsedPath {
+    Extension,
+    Attr(AttrPath),
+    Value(PatchValuePath),
+}
+
+// ---------------------------------------------------------------------------------------
+// Users
+// ---------------------------------------------------------------------------------------
+
+/// Where a user path points.
+struct UserTarget {
+    scope: Scope,
+    def: &'static AttrDef,
+    sub: Option<&'static AttrDef>,
+    filter: Option<ValFilter>,
+}
+
+fn user_target(path: &str) -> Result<Option<UserTarget>, ScimError> {
+    let parsed = parse_path(path)?;
+    let (attr, filter, vsub) = match parsed {
+        ParsedPath::Extension => return Ok(None),
+        ParsedPath::Attr(a) => (a, None, None),
+        ParsedPath::Value(v) => (v.attr, Some(v.filter), v.sub_attr),
+    };
+    let scope = match attr.uri.as_deref() {
+        None => Scope::Core,
+        Some(u) if u.eq_ignore_ascii_case(USER_SCHEMA) => Scope::Core,
+        Some(u) if u.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) => Scope::Enterprise,
+        Some(u) => {
+            return Err(ScimError::invalid_path(format!(
+                "{path:?}: schema {u} is not supported"
+            )))
+        }
+    };
+    let def = user_attr(scope, &attr.name).ok_or_else(|| {
+        ScimError::invalid_path(format!("{path:?}: no attribute {:?}", attr.name))
+    })?;
+    if filter.is_some() && attr.sub_attr.is_some() {
+        return Err(ScimError::invalid_path(format!("{path:?} is not a valid path")));
+    }
+    let sub_name = attr.sub_attr.or(vsub);
+    let sub = match sub_name {
+        None => None,
+        Some(s) => Some(def.sub_attr(&s).ok_or_else(|| {
+            ScimError::invalid_path(format!("{path:?}: {} has no sub-attribute {s:?}", def.name))
+        })?),
+    };
+    if filter.is_some() && !def.multi {
+        return Err(ScimError::invalid_path(format!(
+            "{path:?}: {} is not multi-valued",
+            def.name
+        )));
+    }
+    if def.mutability == Mutability::ReadOnly {
+        return Err(ScimError::mutability(format!("{} is read-only", def.name)));
+    }
+    Ok(Some(UserTarget {
+        scope,
+        def,
+        sub,
+        filter,
+    }))
+}
+
+/// Applies the operations to a stored user document (validated by the caller afterwards).
+pub fn apply_user(doc: &mut Map<String, Value>, ops: &[PatchOp]) -> Result<(), ScimError> {
+    for op in ops {
+        match &op.path {
+            None => {
+                let value = op.value.as_ref().ok_or_else(|| ScimError::invalid_value("missing value"))?;
+                let map = value.as_object().ok_or_else(|| {
+                    ScimError::invalid_value("an operation without path needs an object value")
+                })?;
+                for (k, v) in map {
+                    if k.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
+                        apply_extension(doc, op.op, v)?;
+                        continue;
+                    }
+                    // Read-only attributes sent back in a value map (Okta's `id`) are ignored.
+                    if ["id", "meta", "schemas", "groups"]
+                        .iter()
+                        .any(|r| r.eq_ignore_ascii_case(k))
+                    {
+                        continue;
+                    }
+                    apply_user_path(doc, op.op, k, Some(v))?;
+                }
+            }
+            Some(path) => apply_user_path(doc, op.op, path, op.value.as_ref())?,
+        }
+    }
+    Ok(())
+}
+
+fn apply_extension(doc: &mut Map<String, Value>, op: OpKind, v: &Value) -> Result<(), ScimError> {
+    match op {
+        OpKind::Remove => {
+            doc.remove(ENTERPRISE_SCHEMA);
+        }
+        _ => {
+            let m = v.as_object().ok_or_else(|| {
+                ScimError::invalid_value(format!("{ENTERPRISE_SCHEMA} must be an object"))
+            })?;
+            for (k, ev) in m {
+                apply_user_path(doc, op, &format!("{ENTERPRISE_SCHEMA}:{k}"), Some(ev))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn container(doc: &mut Map<String, Value>, scope: Scope) -> &mut Map<String, Value> {
+    match scope {
+        Scope::Core => doc,
+        Scope::Enterprise => {
+            let e = doc
+                .entry(ENTERPRISE_SCHEMA.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !e.is_object() {
+                *e = Value::Object(Map::new());
+            }
+            e.as_object_mut().expect("just made an object")
+        }
+    }
+}
+
+fn apply_user_path(doc: &mut Map<String, Value>, op: OpKind, path: &str, value: Option<&Value>) -> Result<(), ScimError> {
+    let Some(t) = user_target(path)? else {
+        return match value {
+            Some(v) => apply_extension(doc, op, v),
+            None => apply_extension(doc, op, &Value::Null),
+        };
+    };
+    if t.def.mutability == Mutability::WriteOnly {
+        // password: accepted (Okta password sync) and discarded.
+        return Ok(());
+    }
+    let c = container(doc, t.scope);
+    let name = t.def.name;
+    match (&t.filter, t.sub) {
+        // emails[type eq "work"].value, members[...]...
+        (Some(f), sub) => apply_filtered(c, op, t.def, f, sub, value, path)?,
+        // name.givenName, manager.value
+        (None, Some(sub)) => {
+            if t.def.multi {
+                return Err(ScimError::invalid_path(format!(
+                    "{path:?}: select values of {name} with a filter, e.g. {name}[type eq \"work\"].{}",
+                    sub.name
+                )));
+            }
+            match op {
+                OpKind::Remove => {
+                    if let Some(Value::Object(o)) = c.get_mut(name) {
+                        o.remove(sub.name);
+                    }
+                }
+                _ => {
+                    let v = normalize_sub(sub, value, path)?;
+                    let entry = c.entry(name.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                    if !entry.is_object() {
+                        *entry = Value::Object(Map::new());
+                    }
+                    let o = entry.as_object_mut().expect("object");
+                    match v {
+                        Some(v) => {
+                            o.insert(sub.name.to_string(), v);
+                        }
+                        None => {
+                            o.remove(sub.name);
+                        }
+                    }
+                }
+            }
+        }
+        (None, None) => match op {
+            OpKind::Remove => {
+                if t.def.multi {
+                    if let Some(vals) = value.filter(|v| !v.is_null()) {
+                        // Remove the listed values only (Entra sends members this way).
+                        let listed = normalize_attr(t.def, vals, path)?.unwrap_or(Value::Array(vec![]));
+                        let listed = listed.as_array().cloned().unwrap_or_default();
+                        if let Some(Value::Array(items)) = c.get_mut(name) {
+                            items.retain(|i| !listed.iter().any(|l| same_value(i, l)));
+                        }
+                        return Ok(());
+                    }
+                }
+                if t.def.required {
+                    return Err(ScimError::invalid_value(format!(
+                        "{name} is required and cannot be removed"
+                    )));
+                }
+                c.remove(name);
+            }
+            OpKind::Add | OpKind::Replace => {
+                let v = value.ok_or_else(|| ScimError::invalid_value("missing value"))?;
+                let n = normalize_attr(t.def, v, name)?;
+                match (n, t.def.multi, t.def.ty, op) {
+                    (None, _, _, OpKind::Replace) => {
+                        c.remove(name);
+                    }
+                    (None, _, _, _) => {}
+                    (Some(Value::Array(new)), true, _, OpKind::Add) => {
+                        let existing = c.entry(name.to_string()).or_insert_with(|| Value::Array(vec![]));
+                        if !existing.is_array() {
+                            *existing = Value::Array(vec![]);
+                        }
+                        let items = existing.as_array_mut().expect("array");
+                        for n in new {
+                            merge_multi_value(items, n);
+                        }
+                    }
+                    (Some(Value::Object(new)), false, AttrType::Complex, _) => {
+                        // Replace on a complex attribute keeps sub-attributes not given (§3.5.2.3).
+                        let entry = c.entry(name.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                        if !entry.is_object() {
+                            *entry = Value::Object(Map::new());
+                        }
+                        let o = entry.as_object_mut().expect("object");
+                        for (k, sv) in new {
+                            o.insert(k, sv);
+                        }
+                    }
+                    (Some(n), _, _, _) => {
+                        c.insert(name.to_string(), n);
+                    }
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+fn normalize_sub(sub: &'static AttrDef, value: Option<&Value>, path: &str) -> Result<Option<Value>, ScimError> {
+    let v = value.ok_or_else(|| ScimError::invalid_value(format!("{path}: missing value")))?;
+    normalize_attr(sub, v, path)
+}
+
+/// Adds one value to a multi-valued attribute: an equal value is not added twice, and a
+/// new primary value takes `primary` away from the others.
+fn merge_multi_value(items: &mut Vec<Value>, new: Value) {
+    let is_primary = new.get("primary") == Some(&Value::Bool(true));
+    if is_primary {
+        for i in items.iter_mut() {
+            if let Some(o) = i.as_object_mut() {
+                o.remove("primary");
+            }
+        }
+    }
+    if let Some(existing) = items.iter_mut().find(|i| same_value(i, &new)) {
+        if let (Some(e), Some(n)) = (existing.as_object_mut(), new.as_object()) {
+            for (k, v) in n {
+                e.insert(k.clone(), v.clone());
+            }
+        }
+        return;
+    }
+    items.push(new);
+}
+
+/// Two values of a multi-valued attribute are the same when their `value` and `type` match.
+fn same_value(a: &Value, b: &Value) -> bool {
+    let val = |x: &Value| x.get("value").and_then(Value::as_str).map(str::to_lowercase);
+    let ty = |x: &Value| x.get("type").and_then(Value::as_str).map(str::to_lowercase);
+    val(a).is_some() && val(a) == val(b) && (ty(b).is_none() || ty(a) == ty(b))
+}
+
+fn apply_filtered(
+    c: &mut Map<String, Value>,
+    op: OpKind,
+    def: &'static AttrDef,
+    f: &ValFilter,
+    sub: Option<&'static AttrDef>,
+    value: Option<&Value>,
+    path: &str,
+) -> Result<(), ScimError> {
+    let name = def.name;
+    let mut items: Vec<Value> = match c.remove(name) {
+        Some(Value::Array(a)) => a,
+        _ => vec![],
+    };
+    let mut matched = Vec::new();
+    for (idx, item) in items.iter().enumerate() {
+        if let Some(o) = item.as_object() {
+            if filter::matches_value(f, o, def.sub)? {
+                matched.push(idx);
+            }
+        }
+    }
+    let result = (|| -> Result<(), ScimError> {
+        match op {
+            OpKind::Remove => {
+                if let Some(sub) = sub {
+                    for &i in &matched {
+                        if let Some(o) = items[i].as_object_mut() {
+                            o.remove(sub.name);
+                        }
+                    }
+                } else {
+                    let mut idx = 0;
+                    items.retain(|_| {
+                        let keep = !matched.contains(&idx);
+                        idx += 1;
+                        keep
+                    });
+                }
+            }
+            OpKind::Add | OpKind::Replace => {
+                let new_value: Value = match sub {
+                    Some(sub) => {
+                        let v = normalize_sub(sub, value, path)?
+                            .ok_or_else(|| ScimError::invalid_value(format!("{path}: value is empty")))?;
+                        let mut m = Map::new();
+                        m.insert(sub.name.to_string(), v);
+                        Value::Object(m)
+                    }
+                    None => {
+                        let v = value.ok_or_else(|| ScimError::invalid_value("missing value"))?;
+                        let single = match v {
+                            Value::Array(a) if a.len() == 1 => &a[0],
+                            other => other,
+                        };
+                        let n = normalize_attr(def, single, path)?
+                            .and_then(|a| a.as_array().and_then(|a| a.first().cloned()))
+                            .ok_or_else(|| ScimError::invalid_value(format!("{path}: value is empty")))?;
+                        n
+                    }
+                };
+                let becomes_primary = new_value.get("primary") == Some(&Value::Bool(true));
+                if matched.is_empty() {
+                    // Entra adds `emails[type eq "work"].value` to users without a work
+                    // email: create the value the filter describes when it is a plain
+                    // conjunction of equalities.
+                    let Some(mut base) = filter::equalities(f) else {
+                        return Err(ScimError::no_target(format!(
+                            "{path:?} matches no value of {name}"
+                        )));
+                    };
+                    let mut canonical = Map::new();
+                    for (k, v) in base.iter_mut() {
+                        if let Some(sd) = def.sub_attr(k) {
+                            canonical.insert(sd.name.to_string(), v.take());
+                        }
+                    }
+                    if let Value::Object(nv) = new_value {
+                        for (k, v) in nv {
+                            canonical.insert(k, v);
+                        }
+                    }
+                    if becomes_primary {
+                        clear_primary(&mut items);
+                    }
+                    items.push(Value::Object(canonical));
+                } else {
+                    if becomes_primary {
+                        clear_primary(&mut items);
+                    }
+                    for &i in &matched {
+                        if let (Some(o), Some(nv)) = (items[i].as_object_mut(), new_value.as_object()) {
+                            for (k, v) in nv {
+                                o.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    if !items.is_empty() {
+        c.insert(name.to_string(), Value::Array(items));
+    }
+    result
+}
+
+fn clear_primary(items: &mut [Value]) {
+    for i in items.iter_mut() {
+        if let Some(o) = i.as_object_mut() {
+            o.remove("primary");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Groups
+// ---------------------------------------------------------------------------------------
+
+/// One membership change, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    RemoveAll,
+}
+
+/// The outcome of a group PATCH: attribute changes (`Some(None)` = remove) and member changes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GroupPatch {
+    pub display_name: Option<String>,
+    pub external_id: Option<Option<String>>,
+    pub members: Vec<MemberChange>,
+}
+
+pub fn apply_group(ops: &[PatchOp]) -> Result<GroupPatch, ScimError> {
+    let mut out = GroupPatch::default();
+    for op in ops {
+        match &op.path {
+            None => {
+                let map = op.value.as_ref().and_then(Value::as_object).ok_or_else(|| {
+                    ScimError::invalid_value("an operation without path needs an object value")
+                })?;
+                for (k, v) in map {
+                    if ["id", "meta", "schemas"].iter().any(|r| r.eq_ignore_ascii_case(k)) {
+                        continue;
+                    }
+                    group_path(&mut out, op.op, k, Some(v))?;
+                }
+            }
+            Some(p) => group_path(&mut out, op.op, p, op.value.as_ref())?,
+        }
+    }
+    Ok(out)
+}
+
+fn group_path(out: &mut GroupPatch, op: OpKind, path: &str, value: Option<&Value>) -> Result<(), ScimError> {
+    let (attr, filter, vsub) = match parse_path(path)? {
+        ParsedPath::Extension => {
+            return Err(ScimError::invalid_path(format!("{path:?}: groups have no extension")))
+        }
+        ParsedPath::Attr(a) => (a, None, None),
+        ParsedPath::Value(v) => (v.attr, Some(v.filter), v.sub_attr),
+    };
+    if let Some(u) = attr.uri.as_deref() {
+        if !u.eq_ignore_ascii_case(GROUP_SCHEMA) {
+            return Err(ScimError::invalid_path(format!("{path:?}: schema {u} is not supported")));
+        }
+    }
+    let name = attr.name.to_ascii_lowercase();
+    match name.as_str() {
+        "displayname" | "externalid" => {
+            if filter.is_some() || attr.sub_attr.is_some() {
+                return Err(ScimError::invalid_path(format!("{path:?} is not a valid path")));
+            }
+            let text = match (op, value) {
+                (OpKind::Remove, _) => None,
+                (_, Some(Value::String(s))) if !s.is_empty() => Some(s.clone()),
+                (_, Some(Value::Null)) | (_, Some(Value::String(_))) => None,
+                _ => {
+                    return Err(ScimError::invalid_value(format!("{}: must be a string", attr.name)))
+                }
+            };
+            if name == "displayname" {
+                out.display_name = Some(text.ok_or_else(|| {
+                    ScimError::invalid_value("displayName is required and cannot be removed")
+                })?);
+            } else {
+                out.external_id = Some(text);
+            }
+        }
+        "members" => {
+            if vsub.is_some() || attr.sub_attr.is_some() {
+                return Err(ScimError::invalid_path(format!(
+                    "{path:?}: member sub-attributes cannot be changed"
+                )));
+            }
+            match (op, filter) {
+                (OpKind::Remove, Some(f)) => {
+                    out.members.push(MemberChange::Remove(member_ids_in_filter(&f, path)?));
+                }
+                (OpKind::Remove, None) => match value.filter(|v| !v.is_null()) {
+                    Some(v) => out.members.push(MemberChange::Remove(member_ids(v)?)),
+                    None => out.members.push(MemberChange::RemoveAll),
+                },
+                (OpKind::Add, None) => {
+                    let v = value.ok_or_else(|| ScimError::invalid_value("missing value"))?;
+                    out.members.push(MemberChange::Add(member_ids(v)?));
+                }
+                (OpKind::Replace, None) => {
+                    let v = value.ok_or_else(|| ScimError::invalid_value("missing value"))?;
+                    let ids = member_ids(v)?;
+                    out.members.push(MemberChange::RemoveAll);
+                    out.members.push(MemberChange::Add(ids));
+                }
+                (_, Some(_)) => {
+                    return Err(ScimError::invalid_path(format!(
+                        "{path:?}: only remove can select members with a filter"
+                    )))
+                }
+            }
+        }
+        "id" | "meta" => return Err(ScimError::mutability(format!("{} is read-only", attr.name))),
+        _ => {
+            return Err(ScimError::invalid_path(format!(
+                "{path:?}: groups have no attribute {:?}",
+                attr.name
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Member ids from a `value` array (`[{"value": "id"}, …]`, or a single object).
+pub fn member_ids(v: &Value) -> Result<Vec<String>, ScimError> {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Null => vec![],
+        other => vec![other],
+    };
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let o = item
+            .as_object()
+            .ok_or_else(|| ScimError::invalid_value("members: each member must be an object with a value"))?;
+        if let Some(t) = get_ci(o, "type").and_then(Value::as_str) {
+            if t.eq_ignore_ascii_case("Group") {
+                return Err(ScimError::invalid_value(
+                    "members: nested groups are not supported; members must be Users",
+                ));
+            }
+        }
+        let id = get_ci(o, "value")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ScimError::invalid_value("members: each member needs a non-empty value (a User id)"))?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
+}
+
+/// The ids named by `members[value eq "a" or value eq "b"]`.
+fn member_ids_in_filter(f: &ValFilter, path: &str) -> Result<Vec<String>, ScimError> {
+    use scim_v2::filter::{AttrExp, CompValue, CompareOp};
+    let mut ids = Vec::new();
+    fn walk(f: &ValFilter, ids: &mut Vec<String>) -> bool {
+        match f {
+            ValFilter::Attr(AttrExp::Comparison(p, CompareOp::Eq, CompValue::Str(s)))
+                if p.name.eq_ignore_ascii_case("value") && p.sub_attr.is_none() =>
+            {
+                ids.push(s.clone());
+                true
+            }
+            ValFilter::Or(ops) => ops.as_slice().iter().all(|x| walk(x, ids)),
+            _ => false,
+        }
+    }
+    if walk(f, &mut ids) {
+        Ok(ids)
+    } else {
+        Err(ScimError::invalid_filter(format!(
+            "{path:?}: select members with value eq \"id\" (optionally joined by or)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::resource::validate_user_doc;
+    use serde_json::json;
+
+    fn ops(v: Value) -> Vec<PatchOp> {
+        parse_ops(&json!({"schemas": [schema::PATCH_SCHEMA], "Operations": v}), 100).unwrap()
+    }
+
+    fn user() -> Map<String, Value> {
+        json!({"userName": "ada", "active": true,
+               "emails": [{"value": "ada@x.com", "type": "work", "primary": true}]})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    #[test]
+    fn entra_default_dialect_applies() {
+        let mut doc = user();
+        apply_user(&mut doc, &ops(json!([
+            {"op": "Replace", "path": "active", "value": "False"},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@x.com"},
+            {"op": "Add", "path": "emails[type eq \"home\"].value", "value": "h@x.com"},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "271"},
+            {"op": "Replace", "path": "name.familyName", "value": "Lovelace"},
+        ])))
+        .unwrap();
+        let doc = validate_user_doc(doc).unwrap();
+        assert_eq!(doc["active"], false);
+        assert_eq!(doc["emails"][0]["value"], "new@x.com");
+        assert_eq!(doc["emails"][1], json!({"type": "home", "value": "h@x.com"}));
+        assert_eq!(doc[ENTERPRISE_SCHEMA]["manager"]["value"], "271");
+        assert_eq!(doc["name"]["familyName"], "Lovelace");
+    }
+
+    #[test]
+    fn pathless_map_with_dotted_and_urn_keys_applies() {
+        let mut doc = user();
+        apply_user(&mut doc, &ops(json!([{"op": "replace", "value": {
+            "name.givenName": "Ada",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "42",
+            "active": false, "id": "ignored"
+        }}])))
+        .unwrap();
+        let doc = validate_user_doc(doc).unwrap();
+        assert_eq!(doc["name"]["givenName"], "Ada");
+        assert_eq!(doc[ENTERPRISE_SCHEMA]["employeeNumber"], "42");
+        assert_eq!(doc["active"], false);
+    }
+
+    #[test]
+    fn adding_a_primary_email_takes_primary_from_the_others() {
+        let mut doc = user();
+        apply_user(&mut doc, &ops(json!([{"op": "add", "path": "emails",
+            "value": [{"value": "b@x.com", "type": "home", "primary": true}]}])))
+        .unwrap();
+        let doc = validate_user_doc(doc).unwrap();
+        assert_eq!(doc["emails"].as_array().unwrap().len(), 2);
+        assert!(doc["emails"][0].get("primary").is_none());
+        assert_eq!(doc["emails"][1]["primary"], true);
+    }
+
+    #[test]
+    fn bad_paths_and_read_only_targets_are_refused() {
+        let mut doc = user();
+        let e = apply_user(&mut doc, &ops(json!([{"op": "replace", "path": "nope", "value": 1}]))).unwrap_err();
+        assert_eq!(e.scim_type, Some("invalidPath"));
+        let e = apply_user(&mut doc, &ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).unwrap_err();
+        assert_eq!(e.scim_type, Some("mutability"));
+        let e = apply_user(&mut doc, &ops(json!([{"op": "replace", "path": "emails[type eq \"x\" or type eq \"y\"]", "value": {"value": "a"}}]))).unwrap_err();
+        assert_eq!(e.scim_type, Some("noTarget"));
+        let e = apply_user(&mut doc, &ops(json!([{"op": "remove", "path": "userName"}]))).unwrap_err();
+        assert_eq!(e.scim_type, Some("invalidValue"));
+    }
+
+    #[test]
+    fn group_member_shapes_from_both_idps() {
+        let p = apply_group(&ops(json!([
+            {"op": "remove", "path": "members[value eq \"u1\"]"},
+            {"op": "add", "path": "members", "value": [{"value": "u2", "display": "x"}]},
+            {"op": "Remove", "path": "members", "value": [{"value": "u3"}]},
+            {"op": "replace", "value": {"id": "g1", "displayName": "New"}},
+        ])))
+        .unwrap();
+        assert_eq!(p.display_name.as_deref(), Some("New"));
+        assert_eq!(
+            p.members,
+            vec![
+                MemberChange::Remove(vec!["u1".into()]),
+                MemberChange::Add(vec!["u2".into()]),
+                MemberChange::Remove(vec!["u3".into()]),
+            ]
+        );
+        let e = apply_group(&ops(json!([{"op": "add", "path": "members", "value": [{"value": "g", "type": "Group"}]}]))).unwrap_err();
+        assert_eq!(e.scim_type, Some("invalidValue"));
+    }
+
+    #[test]
+    fn operation_list_is_validated() {
+        let bad = |body: Value| parse_ops(&body, 2).unwrap_err().scim_type;
+        assert_eq!(bad(json!({"Operations": []})), Some("invalidSyntax"));
+        assert_eq!(bad(json!({"Operations": [{"op": "move", "path": "a"}]})), Some("invalidSyntax"));
+        assert_eq!(bad(json!({"Operations": [{"op": "remove"}]})), Some("noTarget"));
+        assert_eq!(bad(json!({"Operations": [{"op": "add", "path": "a"}]})), Some("invalidValue"));
+        let three = json!({"Operations": [{"op":"remove","path":"a"},{"op":"remove","path":"a"},{"op":"remove","path":"a"}]});
+        assert_eq!(bad(three), Some("tooMany"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Building and running the HTTP server. `serve`, `demo` and the tests all go through
+//! [`Application::build`], so what the tests exercise is what runs in production.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::directory::Directory;
+use crate::scim::{self, auth::TokenCache, ScimState};
+use crate::store::Store;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    /// Opens (and migrates) the database and binds the listener. Port 0 picks a free port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = Store::connect(&settings.database)?;
+        let ran = store.migrate().await?;
+        if ran > 0 {
+            tracing::info!(migrations = ran, "database migrated");
+        }
+        Self::build_with_store(settings, store)
+    }
+
+    pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&addr)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (server.host / server.port): {e}"))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, settings, store.clone())?;
+        Ok(Application {
+            port,
+            server,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn readyz(store: web::Data<Store>) -> HttpResponse {
+    match store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed: database unreachable");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "database unreachable"}))
+        }
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"status": 404, "detail": "not found"}))
+}
+
+fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Result<Server> {
+    let public_url = Some(settings.server.public_url.clone()).filter(|u| !u.is_empty());
+    let scim_state = web::Data::new(ScimState {
+        directory: Directory::new(store.clone()),
+        settings: settings.scim.clone(),
+        public_url,
+        max_body_bytes: settings.server.max_body_bytes,
+    });
+    let tokens = web::Data::new(TokenCache::new(
+        store.clone(),
+        Duration::from_secs(settings.scim.token_cache_ttl_secs),
+    ));
+    let store_data = web::Data::new(store);
+    let addr = listener.local_addr()?;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(crate::telemetry::request_span))
+            .app_data(scim_state.clone())
+            .app_data(tokens.clone())
+            .app_data(store_data.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .configure(scim::configure)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    let server = server.listen(listener)?.run();
+    tracing::info!(address = %addr, port = addr.port(), "hubbridge listening");
+    Ok(server)
+}

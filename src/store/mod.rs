@@ -1,0 +1,310 @@
+//! Storage: the diesel schema, the connection pool and every SQL statement hubbridge runs.
+//!
+//! One code base serves SQLite (a file, the default) and PostgreSQL (`postgres://` URLs)
+//! through diesel's `MultiConnection`. Where the SQL differs, the branch lives here and
+//! nowhere else. Callers outside `store` never see SQL: they call the query functions of
+//! the submodules inside [`Store::read`] or [`Store::write`], which run the closure on
+//! tokio's blocking pool (never on an async worker) and, for writes, in one transaction.
+
+pub mod groups;
+pub mod schema;
+pub mod sql;
+pub mod tokens;
+pub mod users;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DatabaseSettings;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite(PathBuf),
+    Postgres,
+}
+
+impl DbKind {
+    pub fn from_url(url: &str) -> Result<DbKind, StoreError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbKind::Postgres);
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(StoreError::Config(format!(
+                "database.url: {url:?} is neither a postgres:// URL nor a SQLite file path"
+            )));
+        }
+        if path == ":memory:" {
+            return Err(StoreError::Config(
+                "database.url: in-memory SQLite is not supported; give a file path".into(),
+            ));
+        }
+        Ok(DbKind::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// Errors from the storage layer. Mapped to HTTP statuses in one place (`scim::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint was violated; the string names the attribute.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The row changed since the caller read it (optimistic concurrency).
+    #[error("the resource was modified concurrently")]
+    VersionMismatch,
+    /// A reference to a row that does not exist (a group member that is not a user).
+    #[error("no {0} with id {1:?}")]
+    MissingReference(&'static str, String),
+    #[error("no database connection available: {0}")]
+    Unavailable(String),
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database task failed: {0}")]
+    Join(String),
+}
+
+impl StoreError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotFound | StoreError::Database(diesel::result::Error::NotFound)
+        )
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug)]
+struct SqliteInit {
+    busy_timeout_ms: u32,
+}
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteInit {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(c) = conn {
+            // WAL lets readers proceed while one writer commits; NORMAL sync is durable
+            // across process crashes in WAL mode (only a power loss can drop the last commits).
+            c.batch_execute(&format!(
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
+                self.busy_timeout_ms
+            ))
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// The database: a pool plus, on SQLite, a gate that lets one writer at a time in (SQLite
+/// allows one writer; waiting here is cheaper than SQLite's busy-sleep loop).
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager<AnyConnection>>,
+    kind: Backend,
+    write_gate: Arc<Mutex<()>>,
+}
+
+/// The backend of an open store, for the few places that must branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Opens the pool (creating the SQLite file's folder when needed). Does not migrate.
+    pub fn connect(settings: &DatabaseSettings) -> StoreResult<Store> {
+        let kind = DbKind::from_url(&settings.url)?;
+        let (url, backend) = match &kind {
+            DbKind::Postgres => (settings.url.clone(), Backend::Postgres),
+            DbKind::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Config(format!(
+                            "database.url: cannot create folder {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                }
+                (path.to_string_lossy().into_owned(), Backend::Sqlite)
+            }
+        };
+        let manager = ConnectionManager::<AnyConnection>::new(url);
+        let pool = Pool::builder()
+            .max_size(settings.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs.max(1)))
+            .connection_customizer(Box::new(SqliteInit {
+                busy_timeout_ms: settings.busy_timeout_ms,
+            }))
+            .build(manager)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Store {
+            pool,
+            kind: backend,
+            write_gate: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.kind
+    }
+
+    fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager<AnyConnection>>> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Applies pending migrations of this backend. Returns how many ran.
+    pub fn migrate_blocking(&self) -> StoreResult<usize> {
+        let mut conn = self.conn()?;
+        let ran = match &mut *conn {
+            AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+            AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        }
+        .map_err(|e| StoreError::Config(format!("migration failed: {e}")))?;
+        Ok(ran.len())
+    }
+
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let store = self.clone();
+        blocking(move || store.migrate_blocking()).await
+    }
+
+    /// Runs `f` with a connection, off the async workers. For reads.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        blocking(move || store.read_blocking(f)).await
+    }
+
+    pub fn read_blocking<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> StoreResult<T>,
+    {
+        let mut conn = self.conn()?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` inside one transaction, off the async workers: everything `f` writes
+    /// commits together or not at all. Any error returned by `f` rolls back.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+    {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || store.write_blocking(f)).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Join(e.to_string()).into()),
+        }
+    }
+
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<StoreError> + From<diesel::result::Error>,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    {
+        let mut pooled = self.conn()?;
+        let conn: &mut AnyConnection = &mut pooled;
+        match conn {
+            AnyConnection::Sqlite(_) => {
+                // A poisoned gate only means another writer panicked; the database
+                // rolled its transaction back, so the gate is still usable.
+                let _guard = self.write_gate.lock().unwrap_or_else(|p| p.into_inner());
+                immediate_transaction(conn, f)
+            }
+            AnyConnection::Postgresql(_) => conn.transaction(f),
+        }
+    }
+
+    /// Is the database reachable? Used by `/readyz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| {
+            diesel::sql_query("SELECT 1")
+                .execute(c)
+                .map(|_| ())
+                .map_err(StoreError::from)
+        })
+        .await
+    }
+}
+
+fn immediate_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+{
+    // BEGIN IMMEDIATE takes SQLite's write lock up front, so a transaction that reads
+    // then writes never fails half-way with SQLITE_BUSY.
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(v) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+async fn blocking<T, F>(f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> StoreResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+}
+
+/// Microseconds since the Unix epoch: how every timestamp is stored (portable and ordered).
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Maps a unique violation to `Conflict(what)`, anything else unchanged.
+pub(crate) fn unique_as(what: &'static str) -> impl Fn(diesel::result::Error) -> StoreError {
+    move |e| match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => StoreError::Conflict(what),
+        other => StoreError::Database(other),
+    }
+}

@@ -1,0 +1,386 @@
+//! Condition trees for list queries and their rendering to SQL for each backend.
+//!
+//! `scim::filter` resolves a SCIM filter against the schema into a [`Cond`] that names
+//! columns; this module turns it into a WHERE clause with bound parameters. Every value is
+//! bound, never spliced, and every column name comes from a static table, never from input.
+
+use diesel::prelude::*;
+use diesel::query_builder::BoxedSqlQuery;
+use diesel::sql_types::{BigInt, Bool, Text};
+
+use super::{AnyConnection, Backend, MultiBackend};
+
+/// Folds text for case-insensitive comparison. Used both when writing `*_ci` columns and
+/// when binding the compared value, so both sides are folded by the same function.
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColKind {
+    /// Text. `folded` names a column holding `fold(col)` (indexed), when there is one.
+    Text {
+        case_exact: bool,
+        folded: Option<&'static str>,
+    },
+    Bool,
+    /// Microseconds since the epoch.
+    Micros,
+}
+
+/// A column, fully qualified (`users.user_name`, `v.value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Col {
+    pub expr: &'static str,
+    pub kind: ColKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+}
+
+/// A correlated sub-query a condition can look into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    /// Rows of `user_values v` for one multi-valued attribute of the current user.
+    UserValues(&'static str),
+    /// Groups `g` the current user belongs to.
+    UserGroups,
+    /// Member users `mu` of the current group.
+    GroupMembers,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    True,
+    False,
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    Present(Col),
+    Cmp(Col, Op, Lit),
+    Exists(Sub, Box<Cond>),
+}
+
+/// A WHERE clause (or any fragment) with its bound values.
+pub struct Fragment {
+    pub sql: String,
+    pub binds: Vec<Lit>,
+    backend: Backend,
+}
+
+impl Fragment {
+    pub fn new(backend: Backend) -> Self {
+        Fragment {
+            sql: String::new(),
+            binds: Vec::new(),
+            backend,
+        }
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.sql.push_str(s);
+    }
+
+    pub fn bind(&mut self, lit: Lit) {
+        self.binds.push(lit);
+        match self.backend {
+            Backend::Sqlite => self.sql.push('?'),
+            Backend::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.binds.len().to_string());
+            }
+        }
+    }
+
+    pub fn cond(&mut self, c: &Cond) {
+        match c {
+            Cond::True => self.push("1 = 1"),
+            Cond::False => self.push("1 = 0"),
+            Cond::And(items) | Cond::Or(items) => {
+                let sep = if matches!(c, Cond::And(_)) { " AND " } else { " OR " };
+                self.push("(");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.push(sep);
+                    }
+                    self.cond(item);
+                }
+                self.push(")");
+            }
+            Cond::Not(inner) => {
+                // NOT over a comparison with NULL would be NULL; COALESCE makes "not (x eq y)"
+                // true for resources without x, as SCIM clients expect.
+                self.push("NOT COALESCE((");
+                self.cond(inner);
+                self.push("), ");
+                self.push(match self.backend {
+                    Backend::Sqlite => "0",
+                    Backend::Postgres => "FALSE",
+                });
+                self.push(")");
+            }
+            Cond::Present(col) => match col.kind {
+                ColKind::Text { .. } => {
+                    self.push("(");
+                    self.push(col.expr);
+                    self.push(" IS NOT NULL AND ");
+                    self.push(col.expr);
+                    self.push(" <> '')");
+                }
+                _ => {
+                    self.push(col.expr);
+                    self.push(" IS NOT NULL");
+                }
+            },
+            Cond::Cmp(col, op, lit) => self.cmp(col, *op, lit),
+            Cond::Exists(sub, inner) => {
+                match sub {
+                    Sub::UserValues(attr) => {
+                        self.push(
+                            "EXISTS (SELECT 1 FROM user_values v WHERE v.user_seq = users.seq AND v.attr = ",
+                        );
+                        self.bind(Lit::Text((*attr).to_string()));
+                    }
+                    Sub::UserGroups => self.push(
+                        "EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.seq = gm.group_seq \
+                         WHERE gm.user_seq = users.seq",
+                    ),
+                    Sub::GroupMembers => self.push(
+                        "EXISTS (SELECT 1 FROM group_members gm JOIN users mu ON mu.seq = gm.user_seq \
+                         WHERE gm.group_seq = groups.seq",
+                    ),
+                }
+                self.push(" AND ");
+                self.cond(inner);
+                self.push(")");
+            }
+        }
+    }
+
+    fn cmp(&mut self, col: &Col, op: Op, lit: &Lit) {
+        let sym = match op {
+            Op::Eq => "=",
+            Op::Ne => "<>",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Co | Op::Sw | Op::Ew => "LIKE",
+        };
+        if op == Op::Ne {
+            self.push("(");
+            self.push(col.expr);
+            self.push(" IS NULL OR ");
+        }
+        match (col.kind, lit) {
+            (ColKind::Text { case_exact, folded }, Lit::Text(v)) => {
+                let like = matches!(op, Op::Co | Op::Sw | Op::Ew);
+                if case_exact {
+                    if like && self.backend == Backend::Sqlite {
+                        // SQLite's LIKE ignores ASCII case; GLOB does not.
+                        self.push(col.expr);
+                        self.push(" GLOB ");
+                        self.bind(Lit::Text(glob_pattern(op, v)));
+                    } else {
+                        self.push(col.expr);
+                        self.push(" ");
+                        self.push(sym);
+                        self.push(" ");
+                        if like {
+                            self.bind(Lit::Text(like_pattern(op, v)));
+                            self.push(" ESCAPE '\\'");
+                        } else {
+                            self.bind(Lit::Text(v.clone()));
+                        }
+                    }
+                } else {
+                    let folded_value = fold(v);
+                    match folded {
+                        Some(f) => self.push(f),
+                        None => {
+                            self.push("lower(");
+                            self.push(col.expr);
+                            self.push(")");
+                        }
+                    }
+                    self.push(" ");
+                    self.push(sym);
+                    self.push(" ");
+                    let value = if like {
+                        like_pattern(op, &folded_value)
+                    } else {
+                        folded_value
+                    };
+                    if folded.is_some() {
+                        self.bind(Lit::Text(value));
+                    } else {
+                        self.push("lower(");
+                        self.bind(Lit::Text(value));
+                        self.push(")");
+                    }
+                    if like {
+                        self.push(" ESCAPE '\\'");
+                    }
+                }
+            }
+            (_, lit) => {
+                self.push(col.expr);
+                self.push(" ");
+                self.push(sym);
+                self.push(" ");
+                self.bind(lit.clone());
+            }
+        }
+        if op == Op::Ne {
+            self.push(")");
+        }
+    }
+
+    /// A boxed raw query with this fragment's SQL and binds.
+    pub fn into_query<'a>(self) -> BoxedSqlQuery<'a, MultiBackend, diesel::query_builder::SqlQuery> {
+        let mut q = diesel::sql_query(self.sql).into_boxed::<MultiBackend>();
+        for b in self.binds {
+            q = match b {
+                Lit::Text(s) => q.bind::<Text, _>(s),
+                Lit::Bool(v) => q.bind::<Bool, _>(v),
+                Lit::Int(v) => q.bind::<BigInt, _>(v),
+            };
+        }
+        q
+    }
+}
+
+fn like_pattern(op: Op, v: &str) -> String {
+    let mut esc = String::with_capacity(v.len() + 2);
+    for ch in v.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            esc.push('\\');
+        }
+        esc.push(ch);
+    }
+    match op {
+        Op::Co => format!("%{esc}%"),
+        Op::Sw => format!("{esc}%"),
+        _ => format!("%{esc}"),
+    }
+}
+
+fn glob_pattern(op: Op, v: &str) -> String {
+    let mut esc = String::with_capacity(v.len() + 2);
+    for ch in v.chars() {
+        match ch {
+            '*' => esc.push_str("[*]"),
+            '?' => esc.push_str("[?]"),
+            '[' => esc.push_str("[[]"),
+            c => esc.push(c),
+        }
+    }
+    match op {
+        Op::Co => format!("*{esc}*"),
+        Op::Sw => format!("{esc}*"),
+        _ => format!("*{esc}"),
+    }
+}
+
+/// ORDER BY: one column (nulls last either way), then insertion order for stable paging.
+pub fn order_by(frag: &mut Fragment, table: &str, sort: Option<(Col, bool)>) {
+    frag.push(" ORDER BY ");
+    if let Some((col, descending)) = sort {
+        let key = match col.kind {
+            ColKind::Text {
+                case_exact: false,
+                folded: Some(f),
+            } => f.to_string(),
+            ColKind::Text {
+                case_exact: false,
+                folded: None,
+            } => format!("lower({})", col.expr),
+            _ => col.expr.to_string(),
+        };
+        frag.push(&format!(
+            "CASE WHEN {} IS NULL THEN 1 ELSE 0 END, {key} {}, ",
+            col.expr,
+            if descending { "DESC" } else { "ASC" }
+        ));
+    }
+    frag.push(table);
+    frag.push(".seq ASC");
+}
+
+/// Counts the rows of `table` matching `cond`.
+pub fn count(conn: &mut AnyConnection, backend: Backend, table: &str, cond: &Cond) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut frag = Fragment::new(backend);
+    frag.push("SELECT COUNT(*) AS n FROM ");
+    frag.push(table);
+    frag.push(" WHERE ");
+    frag.cond(cond);
+    let rows: Vec<Count> = frag.into_query().load(conn)?;
+    Ok(rows.first().map(|c| c.n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAME: Col = Col {
+        expr: "users.user_name",
+        kind: ColKind::Text {
+            case_exact: false,
+            folded: Some("users.user_name_ci"),
+        },
+    };
+
+    #[test]
+    fn case_insensitive_text_uses_the_folded_column_and_binds_values() {
+        let mut f = Fragment::new(Backend::Postgres);
+        f.cond(&Cond::Or(vec![
+            Cond::Cmp(NAME, Op::Eq, Lit::Text("Ada".into())),
+            Cond::Cmp(NAME, Op::Co, Lit::Text("50%_".into())),
+        ]));
+        assert_eq!(
+            f.sql,
+            "(users.user_name_ci = $1 OR users.user_name_ci LIKE $2 ESCAPE '\\')"
+        );
+        assert_eq!(
+            f.binds,
+            vec![Lit::Text("ada".into()), Lit::Text("%50\\%\\_%".into())]
+        );
+    }
+
+    #[test]
+    fn exact_substring_match_on_sqlite_uses_glob() {
+        let col = Col {
+            expr: "users.external_id",
+            kind: ColKind::Text {
+                case_exact: true,
+                folded: None,
+            },
+        };
+        let mut f = Fragment::new(Backend::Sqlite);
+        f.cond(&Cond::Cmp(col, Op::Sw, Lit::Text("A*b".into())));
+        assert_eq!(f.sql, "users.external_id GLOB ?");
+        assert_eq!(f.binds, vec![Lit::Text("A[*]b*".into())]);
+    }
+}
