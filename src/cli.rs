@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{LogFormat, Settings};
-use crate::crypto;
 use crate::startup::Application;
 use crate::store::{now_micros, tokens, Store, StoreError};
 
 #[derive(Debug, Parser)]
-#[command(name = "hubbridge", version, about = "SCIM 2.0 provisioning bridge to Meta Business Manager")]
+#[command(
+    name = "hubbridge",
+    version,
+    about = "SCIM 2.0 provisioning bridge to Meta Business Manager"
+)]
 pub struct Cli {
     /// Configuration file layered over the built-in defaults (then HUBBRIDGE__* variables).
     #[arg(long, global = true, value_name = "FILE")]
@@ -100,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             settings.database.url = dir.join("hubbridge.db").to_string_lossy().into_owned();
             let app = Application::build(settings.clone()).await?;
-            let token = create_token(app.store(), "demo").await?;
+            let token = crate::scim::auth::issue_token(app.store(), "demo").await?;
             let host = if settings.server.host == "0.0.0.0" {
                 "127.0.0.1"
             } else {
@@ -112,24 +115,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  SCIM URL:   {url}");
             println!("  SCIM token: {}", token.expose());
             println!("Try:");
-            println!("  curl -s -H 'Authorization: Bearer {}' {url}/Users", token.expose());
+            println!(
+                "  curl -s -H 'Authorization: Bearer {}' {url}/Users",
+                token.expose()
+            );
             println!("Stop with Ctrl-C.");
             app.run_until_stopped().await?;
         }
     }
     Ok(())
-}
-
-async fn create_token(store: &Store, name: &str) -> anyhow::Result<crypto::Secret> {
-    let token = crypto::generate_scim_token();
-    let hash = crypto::hash_token(token.expose());
-    let id = crypto::new_id();
-    let name = name.to_string();
-    store
-        .write(move |c| tokens::insert(c, &id, &name, &hash, now_micros()))
-        .await
-        .map_err(|e: StoreError| anyhow::anyhow!(e))?;
-    Ok(token)
 }
 
 async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
@@ -139,13 +133,16 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
             if name.is_empty() || name.len() > 200 {
                 anyhow::bail!("--name must be 1 to 200 characters");
             }
-            let token = create_token(store, &name).await?;
+            let token = crate::scim::auth::issue_token(store, &name).await?;
             eprintln!("Created SCIM token {name:?}. It is shown once; store it in your IdP now.");
             println!("{}", token.expose());
         }
         TokenCommand::List => {
             let rows = store.read(tokens::list).await?;
-            println!("{:<36}  {:<24}  {:<20}  {:<20}  status", "id", "name", "created", "last used");
+            println!(
+                "{:<36}  {:<24}  {:<20}  {:<20}  status",
+                "id", "name", "created", "last used"
+            );
             for t in rows {
                 let fmt = |m: Option<i64>| {
                     m.and_then(chrono::DateTime::from_timestamp_micros)
@@ -158,7 +155,11 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
                     t.name,
                     fmt(Some(t.created_at)),
                     fmt(t.last_used_at),
-                    if t.revoked_at.is_some() { "revoked" } else { "active" }
+                    if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
                 );
             }
         }

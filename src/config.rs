@@ -104,7 +104,12 @@ impl Settings {
         if !self.server.public_url.is_empty() {
             match url::Url::parse(&self.server.public_url) {
                 Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                _ => return fail("server.public_url", "must be an absolute http(s) URL or empty"),
+                _ => {
+                    return fail(
+                        "server.public_url",
+                        "must be an absolute http(s) URL or empty",
+                    )
+                }
             }
         }
         if self.database.url.trim().is_empty() {
@@ -167,6 +172,10 @@ fn describe_figment_error(e: figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closure type is fixed by figment"
+)]
 mod tests {
     use super::*;
 

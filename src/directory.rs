@@ -130,7 +130,11 @@ impl Directory {
 
     // ---------------------------------------------------------------- users
 
-    pub async fn create_user(&self, actor: &Actor, doc: Map<String, Value>) -> Result<UserRecord, ScimError> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        doc: Map<String, Value>,
+    ) -> Result<UserRecord, ScimError> {
         let (cols, values) = user_columns(&doc);
         let attrs = Value::Object(doc.clone()).to_string();
         let id = crate::crypto::new_id();
@@ -176,7 +180,8 @@ impl Directory {
         let attrs = Value::Object(doc.clone()).to_string();
         let (row, groups) = self
             .tx(move |c| {
-                let current = users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+                let current =
+                    users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let row = if current.attrs == attrs {
                     current
@@ -205,7 +210,8 @@ impl Directory {
         let id = id.to_string();
         let (row, doc, groups) = self
             .tx(move |c| {
-                let current = users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+                let current =
+                    users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let mut doc = parse_doc(&current)?;
                 patch::apply_user(&mut doc, &ops)?;
@@ -230,10 +236,16 @@ impl Directory {
         })
     }
 
-    pub async fn delete_user(&self, actor: &Actor, id: &str, if_match: Option<IfMatch>) -> Result<(), ScimError> {
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<IfMatch>,
+    ) -> Result<(), ScimError> {
         let uid = id.to_string();
         self.tx(move |c| {
-            let current = users::find(c, &uid)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+            let current =
+                users::find(c, &uid)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
             check_version(&if_match, current.version)?;
             users::delete(c, current.seq)?;
             Ok(())
@@ -248,7 +260,8 @@ impl Directory {
         let (total, rows, groups) = self
             .store
             .read(move |c| {
-                let (total, rows) = users::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit)?;
+                let (total, rows) =
+                    users::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit)?;
                 let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
                 let groups = users::groups_of(c, &seqs)?;
                 Ok((total, rows, groups))
@@ -262,7 +275,11 @@ impl Directory {
                 .filter(|(s, _, _)| *s == row.seq)
                 .map(|(_, id, d)| (id.clone(), d.clone()))
                 .collect();
-            items.push(UserRecord { row, doc, groups: g });
+            items.push(UserRecord {
+                row,
+                doc,
+                groups: g,
+            });
         }
         Ok(Page { total, items })
     }
@@ -280,7 +297,8 @@ impl Directory {
         let backend = self.store.backend();
         let (row, members) = self
             .tx(move |c| {
-                let row = groups::insert(c, &id, &display_name, external_id.as_deref(), now_micros())?;
+                let row =
+                    groups::insert(c, &id, &display_name, external_id.as_deref(), now_micros())?;
                 groups::add_members(c, backend, row.seq, &members)?;
                 let members = groups::members(c, &[row.seq])?;
                 Ok((row, members))
@@ -324,11 +342,18 @@ impl Directory {
         let backend = self.store.backend();
         let (row, members) = self
             .tx(move |c| {
-                let current = groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+                let current =
+                    groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 groups::remove_all_members(c, current.seq)?;
                 groups::add_members(c, backend, current.seq, &members)?;
-                let row = groups::update(c, &current, &display_name, external_id.as_deref(), now_micros())?;
+                let row = groups::update(
+                    c,
+                    &current,
+                    &display_name,
+                    external_id.as_deref(),
+                    now_micros(),
+                )?;
                 let members = groups::members(c, &[row.seq])?;
                 Ok((row, members))
             })
@@ -353,14 +378,21 @@ impl Directory {
         let backend = self.store.backend();
         let (row, added, removed) = self
             .tx(move |c| {
-                let current = groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+                let current =
+                    groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let (mut added, mut removed) = (0, 0);
                 for m in &change.members {
                     match m {
-                        MemberChange::Add(ids) => added += groups::add_members(c, backend, current.seq, ids)?,
-                        MemberChange::Remove(ids) => removed += groups::remove_members(c, current.seq, ids)?,
-                        MemberChange::RemoveAll => removed += groups::remove_all_members(c, current.seq)?,
+                        MemberChange::Add(ids) => {
+                            added += groups::add_members(c, backend, current.seq, ids)?
+                        }
+                        MemberChange::Remove(ids) => {
+                            removed += groups::remove_members(c, current.seq, ids)?
+                        }
+                        MemberChange::RemoveAll => {
+                            removed += groups::remove_all_members(c, current.seq)?
+                        }
                     }
                 }
                 let display = change
@@ -386,10 +418,16 @@ impl Directory {
         Ok(row)
     }
 
-    pub async fn delete_group(&self, actor: &Actor, id: &str, if_match: Option<IfMatch>) -> Result<(), ScimError> {
+    pub async fn delete_group(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<IfMatch>,
+    ) -> Result<(), ScimError> {
         let gid = id.to_string();
         self.tx(move |c| {
-            let current = groups::find(c, &gid)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+            let current =
+                groups::find(c, &gid)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
             check_version(&if_match, current.version)?;
             groups::delete(c, current.seq)?;
             Ok(())
@@ -399,12 +437,17 @@ impl Directory {
         Ok(())
     }
 
-    pub async fn list_groups(&self, spec: ListSpec, with_members: bool) -> Result<Page<GroupRecord>, ScimError> {
+    pub async fn list_groups(
+        &self,
+        spec: ListSpec,
+        with_members: bool,
+    ) -> Result<Page<GroupRecord>, ScimError> {
         let backend = self.store.backend();
         let (total, rows, members) = self
             .store
             .read(move |c| {
-                let (total, rows) = groups::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit)?;
+                let (total, rows) =
+                    groups::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit)?;
                 let members = if with_members {
                     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
                     Some(groups::members(c, &seqs)?)
@@ -417,9 +460,12 @@ impl Directory {
         let items = rows
             .into_iter()
             .map(|row| {
-                let m = members
-                    .as_ref()
-                    .map(|all| all.iter().filter(|m| m.group_seq == row.seq).cloned().collect());
+                let m = members.as_ref().map(|all| {
+                    all.iter()
+                        .filter(|m| m.group_seq == row.seq)
+                        .cloned()
+                        .collect()
+                });
                 GroupRecord { row, members: m }
             })
             .collect();
@@ -496,7 +542,10 @@ pub fn user_columns(doc: &Map<String, Value>) -> (UserColumns, Vec<ValueRow>) {
             .map(str::to_string),
     };
     let mut values = Vec::new();
-    for def in USER_ATTRS.iter().filter(|d| d.multi && d.name != "groups" && d.name != "addresses") {
+    for def in USER_ATTRS
+        .iter()
+        .filter(|d| d.multi && d.name != "groups" && d.name != "addresses")
+    {
         if let Some(Value::Array(items)) = doc.get(def.name) {
             for item in items {
                 let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
@@ -504,7 +553,10 @@ pub fn user_columns(doc: &Map<String, Value>) -> (UserColumns, Vec<ValueRow>) {
                     attr: def.name,
                     value: get("value"),
                     type_: get("type"),
-                    is_primary: item.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                    is_primary: item
+                        .get("primary")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
                     display: get("display"),
                 });
             }

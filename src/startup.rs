@@ -32,8 +32,9 @@ impl Application {
 
     pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (server.host / server.port): {e}"))?;
+        let listener = TcpListener::bind(&addr).map_err(|e| {
+            anyhow::anyhow!("cannot listen on {addr} (server.host / server.port): {e}")
+        })?;
         let port = listener.local_addr()?.port();
         let server = run(listener, settings, store.clone())?;
         Ok(Application {

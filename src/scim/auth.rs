@@ -19,11 +19,14 @@ use actix_web::{web, HttpMessage, ResponseError};
 use super::error::ScimError;
 use crate::crypto;
 use crate::directory::Actor;
-use crate::store::{now_micros, tokens, Store};
+use crate::store::{now_micros, tokens, Store, StoreError};
+
+/// Verified token hashes, with the actor and when each was verified.
+type Verified = HashMap<Vec<u8>, (Actor, Instant)>;
 
 #[derive(Clone)]
 pub struct TokenCache {
-    inner: Arc<RwLock<HashMap<Vec<u8>, (Actor, Instant)>>>,
+    inner: Arc<RwLock<Verified>>,
     ttl: Duration,
     store: Store,
 }
@@ -84,6 +87,18 @@ impl TokenCache {
     }
 }
 
+/// Creates a SCIM token named `name`; returns the secret, which is not stored anywhere.
+pub async fn issue_token(store: &Store, name: &str) -> Result<crypto::Secret, StoreError> {
+    let token = crypto::generate_scim_token();
+    let hash = crypto::hash_token(token.expose());
+    let id = crypto::new_id();
+    let name = name.to_string();
+    store
+        .write(move |c| tokens::insert(c, &id, &name, &hash, now_micros()))
+        .await?;
+    Ok(token)
+}
+
 fn bearer(req: &ServiceRequest) -> Result<String, ScimError> {
     let value = req
         .headers()
@@ -92,10 +107,9 @@ fn bearer(req: &ServiceRequest) -> Result<String, ScimError> {
     let value = value
         .to_str()
         .map_err(|_| ScimError::unauthorized("the Authorization header is not valid text"))?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| ScimError::unauthorized("the Authorization header must be Bearer <token>"))?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| {
+        ScimError::unauthorized("the Authorization header must be Bearer <token>")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ScimError::unauthorized(
             "the Authorization header must be Bearer <token>",

@@ -7,10 +7,15 @@ use serde_json::{json, Value};
 
 use super::error::ScimError;
 use super::http as h;
-use super::schema::{self, ENTERPRISE_SCHEMA, GROUP_SCHEMA, RESOURCE_TYPE_SCHEMA, SPC_SCHEMA, USER_SCHEMA};
+use super::schema::{
+    self, ENTERPRISE_SCHEMA, GROUP_SCHEMA, RESOURCE_TYPE_SCHEMA, SPC_SCHEMA, USER_SCHEMA,
+};
 use super::ScimState;
 
-pub async fn service_provider_config(req: HttpRequest, state: web::Data<ScimState>) -> HttpResponse {
+pub async fn service_provider_config(
+    req: HttpRequest,
+    state: web::Data<ScimState>,
+) -> HttpResponse {
     let base = h::base_url(&req, &state);
     let body = json!({
         "schemas": [SPC_SCHEMA],
@@ -65,10 +70,18 @@ pub async fn list_resource_types(req: HttpRequest, state: web::Data<ScimState>) 
     h::list_response(all.len() as i64, 1, all)
 }
 
-pub async fn get_resource_type(req: HttpRequest, id: web::Path<String>, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn get_resource_type(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     resource_types(&h::base_url(&req, &state))
         .into_iter()
-        .find(|r| r["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&id)))
+        .find(|r| {
+            r["id"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&id))
+        })
         .map(|r| h::resource_response(StatusCode::OK, &r, None))
         .ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}")))
 }
@@ -78,10 +91,18 @@ pub async fn list_schemas(req: HttpRequest, state: web::Data<ScimState>) -> Http
     h::list_response(all.len() as i64, 1, all)
 }
 
-pub async fn get_schema(req: HttpRequest, id: web::Path<String>, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn get_schema(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     schema::all_schemas(&h::base_url(&req, &state))
         .into_iter()
-        .find(|s| s["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&id)))
+        .find(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&id))
+        })
         .map(|s| h::resource_response(StatusCode::OK, &s, None))
         .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))
 }

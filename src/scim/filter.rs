@@ -40,7 +40,15 @@ pub fn parse(raw: &str, max_len: usize) -> Result<Filter, ScimError> {
 fn describe(e: &scim_v2::filter::ParseError) -> String {
     let s = e.to_string();
     if s.len() > 300 {
-        format!("{}…", &s[..s.char_indices().take(300).last().map(|(i, _)| i).unwrap_or(0)])
+        format!(
+            "{}…",
+            &s[..s
+                .char_indices()
+                .take(300)
+                .last()
+                .map(|(i, _)| i)
+                .unwrap_or(0)]
+        )
     } else {
         s
     }
@@ -105,7 +113,10 @@ fn normalise(raw: &str) -> Result<String, ScimError> {
             'n' | 'N' => {
                 let word: String = chars[i..(i + 4).min(chars.len())].iter().collect();
                 let at_word_start = i == 0 || !is_name_char(chars[i - 1]);
-                if at_word_start && word.len() == 4 && word[..3].eq_ignore_ascii_case("not") && &word[3..] == "("
+                if at_word_start
+                    && word.len() == 4
+                    && word[..3].eq_ignore_ascii_case("not")
+                    && &word[3..] == "("
                 {
                     out.push_str(&word[..3]);
                     out.push_str(" (");
@@ -309,7 +320,10 @@ fn resolve(resource: Resource, path: &AttrPath) -> Result<Target, ScimError> {
     match resource {
         Resource::User => {
             if !ext {
-                if let Some(m) = USER_MULTI.iter().find(|m| m.eq_ignore_ascii_case(&path.name)) {
+                if let Some(m) = USER_MULTI
+                    .iter()
+                    .find(|m| m.eq_ignore_ascii_case(&path.name))
+                {
                     let s = Sub::UserValues(m);
                     return match sub {
                         None => Ok(Target::Multi {
@@ -496,7 +510,8 @@ fn attr_exp(resource: Resource, e: &AttrExp) -> Result<Cond, ScimError> {
     Ok(match (resolve(resource, path)?, cmp) {
         (Target::Column(col), None) => Cond::Present(col),
         (Target::Column(col), Some((op, v))) => comparison(col, op, v, &name)?,
-        (Target::Multi { sub, default }, None) | (Target::SubColumn { sub, col: default }, None) => {
+        (Target::Multi { sub, default }, None)
+        | (Target::SubColumn { sub, col: default }, None) => {
             Cond::Exists(sub, Box::new(Cond::Present(default)))
         }
         (Target::Multi { sub, default }, Some((op, v)))
@@ -577,7 +592,9 @@ fn comparison(col: Col, op: &CompareOp, v: &CompValue, name: &str) -> Result<Con
 pub fn sort_column(resource: Resource, raw: &str) -> Result<Col, ScimError> {
     let bad = || ScimError::invalid_value(format!("sortBy: {raw:?} is not a sortable attribute"));
     let path: scim_v2::filter::PatchPath = raw.trim().parse().map_err(|_| bad())?;
-    let scim_v2::filter::PatchPath::Attr(p) = path else { return Err(bad()) };
+    let scim_v2::filter::PatchPath::Attr(p) = path else {
+        return Err(bad());
+    };
     match resolve(resource, &p).map_err(|_| bad())? {
         Target::Column(c) => Ok(c),
         _ => Err(bad()),
@@ -590,7 +607,11 @@ pub fn sort_column(resource: Resource, raw: &str) -> Result<Col, ScimError> {
 
 /// Does one value of a multi-valued attribute match `f`? `subs` are the attribute's
 /// sub-attribute definitions (for caseExact).
-pub fn matches_value(f: &ValFilter, item: &Map<String, Value>, subs: &'static [schema::AttrDef]) -> Result<bool, ScimError> {
+pub fn matches_value(
+    f: &ValFilter,
+    item: &Map<String, Value>,
+    subs: &'static [schema::AttrDef],
+) -> Result<bool, ScimError> {
     Ok(match f {
         ValFilter::Attr(AttrExp::Present(p)) => {
             lookup(item, &p.name).is_some_and(|v| !v.is_null() && v != "")
@@ -625,7 +646,12 @@ fn lookup<'a>(item: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-fn compare_json(actual: Option<&Value>, op: &CompareOp, expected: &CompValue, case_exact: bool) -> bool {
+fn compare_json(
+    actual: Option<&Value>,
+    op: &CompareOp,
+    expected: &CompValue,
+    case_exact: bool,
+) -> bool {
     use std::cmp::Ordering;
     let Some(actual) = actual else {
         return matches!((op, expected), (CompareOp::Eq, CompValue::Null))
@@ -717,7 +743,11 @@ mod tests {
 
     #[test]
     fn precedence_is_or_of_ands() {
-        let s = sql(Resource::User, r#"title pr and userName eq "a" or active eq true"#).unwrap();
+        let s = sql(
+            Resource::User,
+            r#"title pr and userName eq "a" or active eq true"#,
+        )
+        .unwrap();
         assert_eq!(
             s,
             "(((users.title IS NOT NULL AND users.title <> '') AND users.user_name_ci = ?) OR users.active = ?)"
@@ -738,7 +768,10 @@ mod tests {
     #[test]
     fn not_without_space_and_case_insensitive_keywords_parse() {
         assert!(sql(Resource::User, r#"NOT(userName Eq "x") AND active EQ true"#).is_ok());
-        assert_eq!(normalise("nothing eq \"not(\"").unwrap(), "nothing eq \"not(\"");
+        assert_eq!(
+            normalise("nothing eq \"not(\"").unwrap(),
+            "nothing eq \"not(\""
+        );
     }
 
     #[test]

@@ -56,7 +56,11 @@ fn parse_input(body: &Value) -> Result<GroupInput, ScimError> {
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
     check_schemas(obj)?;
-    let get = |k: &str| obj.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v);
+    let get = |k: &str| {
+        obj.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v)
+    };
     let display_name = match get("displayName") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         _ => {
@@ -83,12 +87,21 @@ fn parse_input(body: &Value) -> Result<GroupInput, ScimError> {
     })
 }
 
-fn respond(req: &HttpRequest, state: &ScimState, rec: &GroupRecord, status: StatusCode) -> Result<HttpResponse, ScimError> {
+fn respond(
+    req: &HttpRequest,
+    state: &ScimState,
+    rec: &GroupRecord,
+    status: StatusCode,
+) -> Result<HttpResponse, ScimError> {
     let body = h::projection(req)?.apply(render(rec, &h::base_url(req, state)));
     Ok(h::resource_response(status, &body, Some(rec.row.version)))
 }
 
-pub async fn create_group(req: HttpRequest, payload: web::Payload, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn create_group(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     let input = parse_input(&body)?;
@@ -99,7 +112,11 @@ pub async fn create_group(req: HttpRequest, payload: web::Payload, state: web::D
     respond(&req, &state, &rec, StatusCode::CREATED)
 }
 
-pub async fn get_group(req: HttpRequest, id: web::Path<String>, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn get_group(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let projection = h::projection(&req)?;
     let rec = state
         .directory
@@ -109,13 +126,23 @@ pub async fn get_group(req: HttpRequest, id: web::Path<String>, state: web::Data
         return Ok(h::not_modified_response(rec.row.version));
     }
     let body = projection.apply(render(&rec, &h::base_url(&req, &state)));
-    Ok(h::resource_response(StatusCode::OK, &body, Some(rec.row.version)))
+    Ok(h::resource_response(
+        StatusCode::OK,
+        &body,
+        Some(rec.row.version),
+    ))
 }
 
-pub async fn list_groups(req: HttpRequest, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn list_groups(
+    req: HttpRequest,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let params = h::list_params(&req, &state, Resource::Group)?;
     let with_members = params.projection.wants("members");
-    let page = state.directory.list_groups(params.spec, with_members).await?;
+    let page = state
+        .directory
+        .list_groups(params.spec, with_members)
+        .await?;
     let base = h::base_url(&req, &state);
     let resources = page
         .items
@@ -135,13 +162,22 @@ pub async fn replace_group(
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     if let Some(sent) = body.get("id").and_then(Value::as_str) {
         if sent != id.as_str() {
-            return Err(ScimError::mutability("id in the body differs from the id in the URL"));
+            return Err(ScimError::mutability(
+                "id in the body differs from the id in the URL",
+            ));
         }
     }
     let input = parse_input(&body)?;
     let rec = state
         .directory
-        .replace_group(&actor, &id, h::if_match(&req), input.display_name, input.external_id, input.members)
+        .replace_group(
+            &actor,
+            &id,
+            h::if_match(&req),
+            input.display_name,
+            input.external_id,
+            input.members,
+        )
         .await?;
     respond(&req, &state, &rec, StatusCode::OK)
 }
@@ -165,7 +201,11 @@ pub async fn patch_group(
         .finish())
 }
 
-pub async fn delete_group(req: HttpRequest, id: web::Path<String>, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn delete_group(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let actor = h::actor(&req)?;
     state
         .directory

@@ -49,8 +49,8 @@ pub async fn json_body(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ScimError::invalid_syntax(format!("could not read the body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ScimError::invalid_syntax(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ScimError::payload_too_large(limit));
         }
@@ -158,10 +158,17 @@ pub struct ListParams {
     pub projection: Projection,
 }
 
-pub fn list_params(req: &HttpRequest, state: &ScimState, resource: Resource) -> Result<ListParams, ScimError> {
+pub fn list_params(
+    req: &HttpRequest,
+    state: &ScimState,
+    resource: Resource,
+) -> Result<ListParams, ScimError> {
     let mut filter_raw = None;
     let mut start_index: i64 = 1;
-    let mut count = state.settings.default_page_size as i64;
+    let mut count = state
+        .settings
+        .default_page_size
+        .min(state.settings.max_page_size) as i64;
     let mut sort_by = None;
     let mut descending = false;
     let mut attributes = None;
@@ -196,7 +203,10 @@ pub fn list_params(req: &HttpRequest, state: &ScimState, resource: Resource) -> 
         }
     }
     let cond = match filter_raw {
-        Some(f) => filter::to_cond(resource, &filter::parse(&f, state.settings.max_filter_length)?)?,
+        Some(f) => filter::to_cond(
+            resource,
+            &filter::parse(&f, state.settings.max_filter_length)?,
+        )?,
         None => Cond::True,
     };
     let sort = match sort_by {

@@ -37,7 +37,10 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ScimError>
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ScimError> {
-    Err(ScimError::not_found(format!("no SCIM endpoint at {}", req.path())))
+    Err(ScimError::not_found(format!(
+        "no SCIM endpoint at {}",
+        req.path()
+    )))
 }
 
 async fn wrong_version(path: web::Path<(String, String)>) -> Result<HttpResponse, ScimError> {
@@ -84,8 +87,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/ServiceProviderConfig")
                     .route(web::get().to(discovery::service_provider_config)),
             )
-            .service(resource("/ResourceTypes").route(web::get().to(discovery::list_resource_types)))
-            .service(resource("/ResourceTypes/{id}").route(web::get().to(discovery::get_resource_type)))
+            .service(
+                resource("/ResourceTypes").route(web::get().to(discovery::list_resource_types)),
+            )
+            .service(
+                resource("/ResourceTypes/{id}").route(web::get().to(discovery::get_resource_type)),
+            )
             .service(resource("/Schemas").route(web::get().to(discovery::list_schemas)))
             .service(resource("/Schemas/{id}").route(web::get().to(discovery::get_schema)))
             .default_service(web::to(not_found)),

@@ -15,7 +15,9 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::filter;
 use super::resource::{normalize_attr, user_attr, Scope};
-use super::schema::{self, AttrDef, AttrType, Mutability, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use super::schema::{
+    self, AttrDef, AttrType, Mutability, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -65,7 +67,10 @@ pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError
             let o = op.as_object().ok_or_else(|| {
                 ScimError::invalid_syntax(format!("Operations[{i}] must be an object"))
             })?;
-            let kind = match get_ci(o, "op").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+            let kind = match get_ci(o, "op")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+            {
                 Some(k) if k == "add" => OpKind::Add,
                 Some(k) if k == "replace" => OpKind::Replace,
                 Some(k) if k == "remove" => OpKind::Remove,
@@ -89,7 +94,11 @@ pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError
             if kind != OpKind::Remove && value.is_none() {
                 return Err(ScimError::invalid_value(format!(
                     "Operations[{i}]: {} needs a value",
-                    if kind == OpKind::Add { "add" } else { "replace" }
+                    if kind == OpKind::Add {
+                        "add"
+                    } else {
+                        "replace"
+                    }
                 )));
             }
             if kind == OpKind::Remove && path.is_none() {
@@ -165,7 +174,9 @@ fn user_target(path: &str) -> Result<Option<UserTarget>, ScimError> {
         ScimError::invalid_path(format!("{path:?}: no attribute {:?}", attr.name))
     })?;
     if filter.is_some() && attr.sub_attr.is_some() {
-        return Err(ScimError::invalid_path(format!("{path:?} is not a valid path")));
+        return Err(ScimError::invalid_path(format!(
+            "{path:?} is not a valid path"
+        )));
     }
     let sub_name = attr.sub_attr.or(vsub);
     let sub = match sub_name {
@@ -196,7 +207,10 @@ pub fn apply_user(doc: &mut Map<String, Value>, ops: &[PatchOp]) -> Result<(), S
     for op in ops {
         match &op.path {
             None => {
-                let value = op.value.as_ref().ok_or_else(|| ScimError::invalid_value("missing value"))?;
+                let value = op
+                    .value
+                    .as_ref()
+                    .ok_or_else(|| ScimError::invalid_value("missing value"))?;
                 let map = value.as_object().ok_or_else(|| {
                     ScimError::invalid_value("an operation without path needs an object value")
                 })?;
@@ -253,7 +267,12 @@ fn container(doc: &mut Map<String, Value>, scope: Scope) -> &mut Map<String, Val
     }
 }
 
-fn apply_user_path(doc: &mut Map<String, Value>, op: OpKind, path: &str, value: Option<&Value>) -> Result<(), ScimError> {
+fn apply_user_path(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    path: &str,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
     let Some(t) = user_target(path)? else {
         return match value {
             Some(v) => apply_extension(doc, op, v),
@@ -285,7 +304,9 @@ fn apply_user_path(doc: &mut Map<String, Value>, op: OpKind, path: &str, value: 
                 }
                 _ => {
                     let v = normalize_sub(sub, value, path)?;
-                    let entry = c.entry(name.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                    let entry = c
+                        .entry(name.to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
                     if !entry.is_object() {
                         *entry = Value::Object(Map::new());
                     }
@@ -306,7 +327,8 @@ fn apply_user_path(doc: &mut Map<String, Value>, op: OpKind, path: &str, value: 
                 if t.def.multi {
                     if let Some(vals) = value.filter(|v| !v.is_null()) {
                         // Remove the listed values only (Entra sends members this way).
-                        let listed = normalize_attr(t.def, vals, path)?.unwrap_or(Value::Array(vec![]));
+                        let listed =
+                            normalize_attr(t.def, vals, path)?.unwrap_or(Value::Array(vec![]));
                         let listed = listed.as_array().cloned().unwrap_or_default();
                         if let Some(Value::Array(items)) = c.get_mut(name) {
                             items.retain(|i| !listed.iter().any(|l| same_value(i, l)));
@@ -330,7 +352,9 @@ fn apply_user_path(doc: &mut Map<String, Value>, op: OpKind, path: &str, value: 
                     }
                     (None, _, _, _) => {}
                     (Some(Value::Array(new)), true, _, OpKind::Add) => {
-                        let existing = c.entry(name.to_string()).or_insert_with(|| Value::Array(vec![]));
+                        let existing = c
+                            .entry(name.to_string())
+                            .or_insert_with(|| Value::Array(vec![]));
                         if !existing.is_array() {
                             *existing = Value::Array(vec![]);
                         }
@@ -341,7 +365,9 @@ fn apply_user_path(doc: &mut Map<String, Value>, op: OpKind, path: &str, value: 
                     }
                     (Some(Value::Object(new)), false, AttrType::Complex, _) => {
                         // Replace on a complex attribute keeps sub-attributes not given (§3.5.2.3).
-                        let entry = c.entry(name.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                        let entry = c
+                            .entry(name.to_string())
+                            .or_insert_with(|| Value::Object(Map::new()));
                         if !entry.is_object() {
                             *entry = Value::Object(Map::new());
                         }
@@ -360,7 +386,11 @@ fn apply_user_path(doc: &mut Map<String, Value>, op: OpKind, path: &str, value: 
     Ok(())
 }
 
-fn normalize_sub(sub: &'static AttrDef, value: Option<&Value>, path: &str) -> Result<Option<Value>, ScimError> {
+fn normalize_sub(
+    sub: &'static AttrDef,
+    value: Option<&Value>,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
     let v = value.ok_or_else(|| ScimError::invalid_value(format!("{path}: missing value")))?;
     normalize_attr(sub, v, path)
 }
@@ -389,7 +419,11 @@ fn merge_multi_value(items: &mut Vec<Value>, new: Value) {
 
 /// Two values of a multi-valued attribute are the same when their `value` and `type` match.
 fn same_value(a: &Value, b: &Value) -> bool {
-    let val = |x: &Value| x.get("value").and_then(Value::as_str).map(str::to_lowercase);
+    let val = |x: &Value| {
+        x.get("value")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase)
+    };
     let ty = |x: &Value| x.get("type").and_then(Value::as_str).map(str::to_lowercase);
     val(a).is_some() && val(a) == val(b) && (ty(b).is_none() || ty(a) == ty(b))
 }
@@ -437,8 +471,9 @@ fn apply_filtered(
             OpKind::Add | OpKind::Replace => {
                 let new_value: Value = match sub {
                     Some(sub) => {
-                        let v = normalize_sub(sub, value, path)?
-                            .ok_or_else(|| ScimError::invalid_value(format!("{path}: value is empty")))?;
+                        let v = normalize_sub(sub, value, path)?.ok_or_else(|| {
+                            ScimError::invalid_value(format!("{path}: value is empty"))
+                        })?;
                         let mut m = Map::new();
                         m.insert(sub.name.to_string(), v);
                         Value::Object(m)
@@ -451,7 +486,9 @@ fn apply_filtered(
                         };
                         let n = normalize_attr(def, single, path)?
                             .and_then(|a| a.as_array().and_then(|a| a.first().cloned()))
-                            .ok_or_else(|| ScimError::invalid_value(format!("{path}: value is empty")))?;
+                            .ok_or_else(|| {
+                                ScimError::invalid_value(format!("{path}: value is empty"))
+                            })?;
                         n
                     }
                 };
@@ -485,7 +522,9 @@ fn apply_filtered(
                         clear_primary(&mut items);
                     }
                     for &i in &matched {
-                        if let (Some(o), Some(nv)) = (items[i].as_object_mut(), new_value.as_object()) {
+                        if let (Some(o), Some(nv)) =
+                            (items[i].as_object_mut(), new_value.as_object())
+                        {
                             for (k, v) in nv {
                                 o.insert(k.clone(), v.clone());
                             }
@@ -535,11 +574,18 @@ pub fn apply_group(ops: &[PatchOp]) -> Result<GroupPatch, ScimError> {
     for op in ops {
         match &op.path {
             None => {
-                let map = op.value.as_ref().and_then(Value::as_object).ok_or_else(|| {
-                    ScimError::invalid_value("an operation without path needs an object value")
-                })?;
+                let map = op
+                    .value
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| {
+                        ScimError::invalid_value("an operation without path needs an object value")
+                    })?;
                 for (k, v) in map {
-                    if ["id", "meta", "schemas"].iter().any(|r| r.eq_ignore_ascii_case(k)) {
+                    if ["id", "meta", "schemas"]
+                        .iter()
+                        .any(|r| r.eq_ignore_ascii_case(k))
+                    {
                         continue;
                     }
                     group_path(&mut out, op.op, k, Some(v))?;
@@ -551,31 +597,45 @@ pub fn apply_group(ops: &[PatchOp]) -> Result<GroupPatch, ScimError> {
     Ok(out)
 }
 
-fn group_path(out: &mut GroupPatch, op: OpKind, path: &str, value: Option<&Value>) -> Result<(), ScimError> {
+fn group_path(
+    out: &mut GroupPatch,
+    op: OpKind,
+    path: &str,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
     let (attr, filter, vsub) = match parse_path(path)? {
         ParsedPath::Extension => {
-            return Err(ScimError::invalid_path(format!("{path:?}: groups have no extension")))
+            return Err(ScimError::invalid_path(format!(
+                "{path:?}: groups have no extension"
+            )))
         }
         ParsedPath::Attr(a) => (a, None, None),
         ParsedPath::Value(v) => (v.attr, Some(v.filter), v.sub_attr),
     };
     if let Some(u) = attr.uri.as_deref() {
         if !u.eq_ignore_ascii_case(GROUP_SCHEMA) {
-            return Err(ScimError::invalid_path(format!("{path:?}: schema {u} is not supported")));
+            return Err(ScimError::invalid_path(format!(
+                "{path:?}: schema {u} is not supported"
+            )));
         }
     }
     let name = attr.name.to_ascii_lowercase();
     match name.as_str() {
         "displayname" | "externalid" => {
             if filter.is_some() || attr.sub_attr.is_some() {
-                return Err(ScimError::invalid_path(format!("{path:?} is not a valid path")));
+                return Err(ScimError::invalid_path(format!(
+                    "{path:?} is not a valid path"
+                )));
             }
             let text = match (op, value) {
                 (OpKind::Remove, _) => None,
                 (_, Some(Value::String(s))) if !s.is_empty() => Some(s.clone()),
                 (_, Some(Value::Null)) | (_, Some(Value::String(_))) => None,
                 _ => {
-                    return Err(ScimError::invalid_value(format!("{}: must be a string", attr.name)))
+                    return Err(ScimError::invalid_value(format!(
+                        "{}: must be a string",
+                        attr.name
+                    )))
                 }
             };
             if name == "displayname" {
@@ -594,7 +654,8 @@ fn group_path(out: &mut GroupPatch, op: OpKind, path: &str, value: Option<&Value
             }
             match (op, filter) {
                 (OpKind::Remove, Some(f)) => {
-                    out.members.push(MemberChange::Remove(member_ids_in_filter(&f, path)?));
+                    out.members
+                        .push(MemberChange::Remove(member_ids_in_filter(&f, path)?));
                 }
                 (OpKind::Remove, None) => match value.filter(|v| !v.is_null()) {
                     Some(v) => out.members.push(MemberChange::Remove(member_ids(v)?)),
@@ -637,9 +698,9 @@ pub fn member_ids(v: &Value) -> Result<Vec<String>, ScimError> {
     };
     let mut ids = Vec::with_capacity(items.len());
     for item in items {
-        let o = item
-            .as_object()
-            .ok_or_else(|| ScimError::invalid_value("members: each member must be an object with a value"))?;
+        let o = item.as_object().ok_or_else(|| {
+            ScimError::invalid_value("members: each member must be an object with a value")
+        })?;
         if let Some(t) = get_ci(o, "type").and_then(Value::as_str) {
             if t.eq_ignore_ascii_case("Group") {
                 return Err(ScimError::invalid_value(
@@ -650,7 +711,9 @@ pub fn member_ids(v: &Value) -> Result<Vec<String>, ScimError> {
         let id = get_ci(o, "value")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| ScimError::invalid_value("members: each member needs a non-empty value (a User id)"))?;
+            .ok_or_else(|| {
+                ScimError::invalid_value("members: each member needs a non-empty value (a User id)")
+            })?;
         ids.push(id.to_string());
     }
     Ok(ids)
@@ -688,7 +751,11 @@ mod tests {
     use serde_json::json;
 
     fn ops(v: Value) -> Vec<PatchOp> {
-        parse_ops(&json!({"schemas": [schema::PATCH_SCHEMA], "Operations": v}), 100).unwrap()
+        parse_ops(
+            &json!({"schemas": [schema::PATCH_SCHEMA], "Operations": v}),
+            100,
+        )
+        .unwrap()
     }
 
     fn user() -> Map<String, Value> {
@@ -713,7 +780,10 @@ mod tests {
         let doc = validate_user_doc(doc).unwrap();
         assert_eq!(doc["active"], false);
         assert_eq!(doc["emails"][0]["value"], "new@x.com");
-        assert_eq!(doc["emails"][1], json!({"type": "home", "value": "h@x.com"}));
+        assert_eq!(
+            doc["emails"][1],
+            json!({"type": "home", "value": "h@x.com"})
+        );
         assert_eq!(doc[ENTERPRISE_SCHEMA]["manager"]["value"], "271");
         assert_eq!(doc["name"]["familyName"], "Lovelace");
     }
@@ -721,11 +791,14 @@ mod tests {
     #[test]
     fn pathless_map_with_dotted_and_urn_keys_applies() {
         let mut doc = user();
-        apply_user(&mut doc, &ops(json!([{"op": "replace", "value": {
-            "name.givenName": "Ada",
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "42",
-            "active": false, "id": "ignored"
-        }}])))
+        apply_user(
+            &mut doc,
+            &ops(json!([{"op": "replace", "value": {
+                "name.givenName": "Ada",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "42",
+                "active": false, "id": "ignored"
+            }}])),
+        )
         .unwrap();
         let doc = validate_user_doc(doc).unwrap();
         assert_eq!(doc["name"]["givenName"], "Ada");
@@ -736,8 +809,11 @@ mod tests {
     #[test]
     fn adding_a_primary_email_takes_primary_from_the_others() {
         let mut doc = user();
-        apply_user(&mut doc, &ops(json!([{"op": "add", "path": "emails",
-            "value": [{"value": "b@x.com", "type": "home", "primary": true}]}])))
+        apply_user(
+            &mut doc,
+            &ops(json!([{"op": "add", "path": "emails",
+            "value": [{"value": "b@x.com", "type": "home", "primary": true}]}])),
+        )
         .unwrap();
         let doc = validate_user_doc(doc).unwrap();
         assert_eq!(doc["emails"].as_array().unwrap().len(), 2);
@@ -748,13 +824,25 @@ mod tests {
     #[test]
     fn bad_paths_and_read_only_targets_are_refused() {
         let mut doc = user();
-        let e = apply_user(&mut doc, &ops(json!([{"op": "replace", "path": "nope", "value": 1}]))).unwrap_err();
+        let e = apply_user(
+            &mut doc,
+            &ops(json!([{"op": "replace", "path": "nope", "value": 1}])),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some("invalidPath"));
-        let e = apply_user(&mut doc, &ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).unwrap_err();
+        let e = apply_user(
+            &mut doc,
+            &ops(json!([{"op": "replace", "path": "id", "value": "x"}])),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some("mutability"));
         let e = apply_user(&mut doc, &ops(json!([{"op": "replace", "path": "emails[type eq \"x\" or type eq \"y\"]", "value": {"value": "a"}}]))).unwrap_err();
         assert_eq!(e.scim_type, Some("noTarget"));
-        let e = apply_user(&mut doc, &ops(json!([{"op": "remove", "path": "userName"}]))).unwrap_err();
+        let e = apply_user(
+            &mut doc,
+            &ops(json!([{"op": "remove", "path": "userName"}])),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some("invalidValue"));
     }
 
@@ -776,7 +864,10 @@ mod tests {
                 MemberChange::Remove(vec!["u3".into()]),
             ]
         );
-        let e = apply_group(&ops(json!([{"op": "add", "path": "members", "value": [{"value": "g", "type": "Group"}]}]))).unwrap_err();
+        let e = apply_group(&ops(
+            json!([{"op": "add", "path": "members", "value": [{"value": "g", "type": "Group"}]}]),
+        ))
+        .unwrap_err();
         assert_eq!(e.scim_type, Some("invalidValue"));
     }
 
@@ -784,9 +875,18 @@ mod tests {
     fn operation_list_is_validated() {
         let bad = |body: Value| parse_ops(&body, 2).unwrap_err().scim_type;
         assert_eq!(bad(json!({"Operations": []})), Some("invalidSyntax"));
-        assert_eq!(bad(json!({"Operations": [{"op": "move", "path": "a"}]})), Some("invalidSyntax"));
-        assert_eq!(bad(json!({"Operations": [{"op": "remove"}]})), Some("noTarget"));
-        assert_eq!(bad(json!({"Operations": [{"op": "add", "path": "a"}]})), Some("invalidValue"));
+        assert_eq!(
+            bad(json!({"Operations": [{"op": "move", "path": "a"}]})),
+            Some("invalidSyntax")
+        );
+        assert_eq!(
+            bad(json!({"Operations": [{"op": "remove"}]})),
+            Some("noTarget")
+        );
+        assert_eq!(
+            bad(json!({"Operations": [{"op": "add", "path": "a"}]})),
+            Some("invalidValue")
+        );
         let three = json!({"Operations": [{"op":"remove","path":"a"},{"op":"remove","path":"a"},{"op":"remove","path":"a"}]});
         assert_eq!(bad(three), Some("tooMany"));
     }

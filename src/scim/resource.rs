@@ -18,7 +18,11 @@ use super::schema::{
 };
 
 /// Normalises one attribute value against its definition. `Ok(None)` = no value.
-pub fn normalize_attr(def: &'static AttrDef, v: &Value, path: &str) -> Result<Option<Value>, ScimError> {
+pub fn normalize_attr(
+    def: &'static AttrDef,
+    v: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
     if v.is_null() {
         return Ok(None);
     }
@@ -55,7 +59,11 @@ pub fn normalize_attr(def: &'static AttrDef, v: &Value, path: &str) -> Result<Op
     normalize_single(def, v, path)
 }
 
-fn normalize_single(def: &'static AttrDef, v: &Value, path: &str) -> Result<Option<Value>, ScimError> {
+fn normalize_single(
+    def: &'static AttrDef,
+    v: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
     if v.is_null() {
         return Ok(None);
     }
@@ -122,7 +130,9 @@ fn normalize_scalar(def: &AttrDef, v: &Value, path: &str) -> Result<Option<Value
         (AttrType::Complex, _) => Err(ScimError::invalid_value(format!(
             "{path}: must be an object"
         ))),
-        _ => Err(ScimError::invalid_value(format!("{path}: must be a string"))),
+        _ => Err(ScimError::invalid_value(format!(
+            "{path}: must be a string"
+        ))),
     }
 }
 
@@ -137,7 +147,9 @@ pub enum Scope {
 /// attribute when `scope` says so).
 pub fn user_attr(scope: Scope, name: &str) -> Option<&'static AttrDef> {
     match scope {
-        Scope::Core => schema::find(&USER_ATTRS, name).or_else(|| schema::find(&COMMON_ATTRS, name)),
+        Scope::Core => {
+            schema::find(&USER_ATTRS, name).or_else(|| schema::find(&COMMON_ATTRS, name))
+        }
         Scope::Enterprise => schema::find(&ENTERPRISE_ATTRS, name),
     }
 }
@@ -170,7 +182,9 @@ pub fn normalize_user(input: &Value) -> Result<Map<String, Value>, ScimError> {
             }
             continue;
         }
-        let Some(def) = user_attr(Scope::Core, k) else { continue };
+        let Some(def) = user_attr(Scope::Core, k) else {
+            continue;
+        };
         if matches!(def.mutability, Mutability::ReadOnly | Mutability::WriteOnly) {
             continue;
         }
@@ -229,7 +243,10 @@ pub struct Projection {
 }
 
 impl Projection {
-    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
+    pub fn parse(
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<Projection, ScimError> {
         let split = |s: Option<&str>| -> Result<Vec<String>, ScimError> {
             let Some(s) = s else { return Ok(vec![]) };
             s.split(',')
@@ -273,7 +290,9 @@ impl Projection {
         if self.is_identity() {
             return resource;
         }
-        let Value::Object(mut obj) = resource else { return resource };
+        let Value::Object(mut obj) = resource else {
+            return resource;
+        };
         if !self.include.is_empty() {
             let mut out = Map::new();
             for (k, v) in obj {
@@ -298,11 +317,7 @@ impl Projection {
                 continue;
             }
             // Sub-attribute exclusions: `name.givenName`, `<urn>:department`.
-            let subs: Vec<&str> = self
-                .exclude
-                .iter()
-                .filter_map(|p| sub_of(p, &kl))
-                .collect();
+            let subs: Vec<&str> = self.exclude.iter().filter_map(|p| sub_of(p, &kl)).collect();
             if !subs.is_empty() {
                 if let Some(Value::Object(inner)) = obj.get_mut(&k) {
                     inner.retain(|ik, _| !subs.contains(&ik.to_ascii_lowercase().as_str()));

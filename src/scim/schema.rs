@@ -126,7 +126,10 @@ pub static NAME_SUBS: [AttrDef; 6] = [
 ];
 
 pub static ADDRESS_SUBS: [AttrDef; 9] = [
-    s("formatted", "The full mailing address, formatted for display."),
+    s(
+        "formatted",
+        "The full mailing address, formatted for display.",
+    ),
     s("streetAddress", "The full street address."),
     s("locality", "The city or locality."),
     s("region", "The state or region."),
@@ -162,8 +165,14 @@ pub static USER_ATTRS: [AttrDef; 21] = [
         "A URI of the user's online profile.",
     ),
     s("title", "The user's title, such as 'Vice President'."),
-    s("userType", "The relationship between the organization and the user."),
-    s("preferredLanguage", "The user's preferred written or spoken language."),
+    s(
+        "userType",
+        "The relationship between the organization and the user.",
+    ),
+    s(
+        "preferredLanguage",
+        "The user's preferred written or spoken language.",
+    ),
     s("locale", "The user's default location for localization."),
     s("timezone", "The user's time zone in IANA format."),
     base(
@@ -223,7 +232,11 @@ pub static USER_ATTRS: [AttrDef; 21] = [
         mv_subs!(AttrType::String, []),
         "Entitlements of the user.",
     ),
-    multi("roles", mv_subs!(AttrType::String, []), "Roles of the user."),
+    multi(
+        "roles",
+        mv_subs!(AttrType::String, []),
+        "Roles of the user.",
+    ),
     multi(
         "x509Certificates",
         mv_subs!(AttrType::Binary, []),
@@ -268,7 +281,10 @@ pub static MANAGER_SUBS: [AttrDef; 3] = [
 ];
 
 pub static ENTERPRISE_ATTRS: [AttrDef; 6] = [
-    s("employeeNumber", "Numeric or alphanumeric identifier of the user."),
+    s(
+        "employeeNumber",
+        "Numeric or alphanumeric identifier of the user.",
+    ),
     s("costCenter", "The name of a cost center."),
     s("organization", "The name of an organization."),
     s("division", "The name of a division."),
@@ -309,7 +325,11 @@ pub static GROUP_ATTRS: [AttrDef; 2] = [
             "A human-readable name for the group. Unique case-insensitively.",
         )
     },
-    multi("members", &MEMBER_SUBS, "The members of the group (users only)."),
+    multi(
+        "members",
+        &MEMBER_SUBS,
+        "The members of the group (users only).",
+    ),
 ];
 
 /// `id`, `externalId` and `meta` are common to every resource (RFC 7643 §3.1).
@@ -378,7 +398,13 @@ fn attr_json(d: &AttrDef) -> Value {
     v
 }
 
-fn schema_json(id: &str, name: &str, description: &str, attrs: &[AttrDef], base_url: &str) -> Value {
+fn schema_json(
+    id: &str,
+    name: &str,
+    description: &str,
+    attrs: &[AttrDef],
+    base_url: &str,
+) -> Value {
     json!({
         "schemas": [SCHEMA_SCHEMA],
         "id": id,
@@ -413,7 +439,10 @@ mod tests {
 
     #[test]
     fn attribute_lookup_ignores_case() {
-        assert_eq!(find(&USER_ATTRS, "USERNAME").map(|d| d.name), Some("userName"));
+        assert_eq!(
+            find(&USER_ATTRS, "USERNAME").map(|d| d.name),
+            Some("userName")
+        );
         assert_eq!(
             find(&USER_ATTRS, "emails")
                 .and_then(|d| d.sub_attr("Primary"))

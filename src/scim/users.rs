@@ -55,12 +55,21 @@ pub fn render(rec: &UserRecord, base: &str) -> Value {
     Value::Object(out)
 }
 
-fn respond(req: &HttpRequest, state: &ScimState, rec: &UserRecord, status: StatusCode) -> Result<HttpResponse, ScimError> {
+fn respond(
+    req: &HttpRequest,
+    state: &ScimState,
+    rec: &UserRecord,
+    status: StatusCode,
+) -> Result<HttpResponse, ScimError> {
     let body = h::projection(req)?.apply(render(rec, &h::base_url(req, state)));
     Ok(h::resource_response(status, &body, Some(rec.row.version)))
 }
 
-pub async fn create_user(req: HttpRequest, payload: web::Payload, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn create_user(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     let doc = normalize_user(&body)?;
@@ -68,17 +77,28 @@ pub async fn create_user(req: HttpRequest, payload: web::Payload, state: web::Da
     respond(&req, &state, &rec, StatusCode::CREATED)
 }
 
-pub async fn get_user(req: HttpRequest, id: web::Path<String>, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn get_user(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let projection = h::projection(&req)?;
     let rec = state.directory.get_user(&id).await?;
     if h::not_modified(&req, rec.row.version) {
         return Ok(h::not_modified_response(rec.row.version));
     }
     let body = projection.apply(render(&rec, &h::base_url(&req, &state)));
-    Ok(h::resource_response(StatusCode::OK, &body, Some(rec.row.version)))
+    Ok(h::resource_response(
+        StatusCode::OK,
+        &body,
+        Some(rec.row.version),
+    ))
 }
 
-pub async fn list_users(req: HttpRequest, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn list_users(
+    req: HttpRequest,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let params = h::list_params(&req, &state, Resource::User)?;
     let page = state.directory.list_users(params.spec).await?;
     let base = h::base_url(&req, &state);
@@ -100,7 +120,9 @@ pub async fn replace_user(
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     if let Some(sent) = body.get("id").and_then(Value::as_str) {
         if sent != id.as_str() {
-            return Err(ScimError::mutability("id in the body differs from the id in the URL"));
+            return Err(ScimError::mutability(
+                "id in the body differs from the id in the URL",
+            ));
         }
     }
     let doc = normalize_user(&body)?;
@@ -127,7 +149,11 @@ pub async fn patch_user(
     respond(&req, &state, &rec, StatusCode::OK)
 }
 
-pub async fn delete_user(req: HttpRequest, id: web::Path<String>, state: web::Data<ScimState>) -> Result<HttpResponse, ScimError> {
+pub async fn delete_user(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
     let actor = h::actor(&req)?;
     state
         .directory

@@ -116,7 +116,10 @@ pub fn add_members(
         return Ok(0);
     }
     let found = super::users::seqs_for(conn, user_ids)?;
-    if let Some(missing) = user_ids.iter().find(|id| !found.iter().any(|(f, _)| f == *id)) {
+    if let Some(missing) = user_ids
+        .iter()
+        .find(|id| !found.iter().any(|(f, _)| f == *id))
+    {
         return Err(StoreError::MissingReference("User", missing.clone()));
     }
     let mut added = 0;
@@ -133,7 +136,11 @@ pub fn add_members(
 }
 
 /// Removes users (by id) from a group; ids that are not members are ignored.
-pub fn remove_members(conn: &mut AnyConnection, group_seq: i64, user_ids: &[String]) -> StoreResult<usize> {
+pub fn remove_members(
+    conn: &mut AnyConnection,
+    group_seq: i64,
+    user_ids: &[String],
+) -> StoreResult<usize> {
     if user_ids.is_empty() {
         return Ok(0);
     }
@@ -150,7 +157,10 @@ pub fn remove_members(conn: &mut AnyConnection, group_seq: i64, user_ids: &[Stri
 }
 
 pub fn remove_all_members(conn: &mut AnyConnection, group_seq: i64) -> StoreResult<usize> {
-    Ok(diesel::delete(group_members::table.filter(group_members::group_seq.eq(group_seq))).execute(conn)?)
+    Ok(
+        diesel::delete(group_members::table.filter(group_members::group_seq.eq(group_seq)))
+            .execute(conn)?,
+    )
 }
 
 /// Members of the given groups, ordered by group then insertion.
@@ -161,7 +171,12 @@ pub fn members(conn: &mut AnyConnection, group_seqs: &[i64]) -> StoreResult<Vec<
     let rows: Vec<(i64, String, String, Option<String>)> = group_members::table
         .inner_join(users::table)
         .filter(group_members::group_seq.eq_any(group_seqs))
-        .select((group_members::group_seq, users::id, users::user_name, users::display_name))
+        .select((
+            group_members::group_seq,
+            users::id,
+            users::user_name,
+            users::display_name,
+        ))
         .order((group_members::group_seq, users::seq))
         .load(conn)?;
     Ok(rows

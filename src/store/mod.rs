@@ -308,3 +308,22 @@ pub(crate) fn unique_as(what: &'static str) -> impl Fn(diesel::result::Error) ->
         other => StoreError::Database(other),
     }
 }
+
+/// Row counts of the directory tables, for tests, diagnostics and the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DirectoryCounts {
+    pub users: i64,
+    pub user_values: i64,
+    pub groups: i64,
+    pub members: i64,
+}
+
+pub fn directory_counts(conn: &mut AnyConnection) -> StoreResult<DirectoryCounts> {
+    use schema::{group_members, groups, user_values, users};
+    Ok(DirectoryCounts {
+        users: users::table.count().get_result(conn)?,
+        user_values: user_values::table.count().get_result(conn)?,
+        groups: groups::table.count().get_result(conn)?,
+        members: group_members::table.count().get_result(conn)?,
+    })
+}

@@ -82,4 +82,10 @@ diesel::table! {
 
 diesel::joinable!(group_members -> groups (group_seq));
 diesel::joinable!(group_members -> users (user_seq));
-diesel::allow_tables_to_appear_in_same_query!(scim_tokens, users, user_values, groups, group_members);
+diesel::allow_tables_to_appear_in_same_query!(
+    scim_tokens,
+    users,
+    user_values,
+    groups,
+    group_members
+);

@@ -114,7 +114,11 @@ impl Fragment {
             Cond::True => self.push("1 = 1"),
             Cond::False => self.push("1 = 0"),
             Cond::And(items) | Cond::Or(items) => {
-                let sep = if matches!(c, Cond::And(_)) { " AND " } else { " OR " };
+                let sep = if matches!(c, Cond::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 self.push("(");
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
@@ -254,7 +258,9 @@ impl Fragment {
     }
 
     /// A boxed raw query with this fragment's SQL and binds.
-    pub fn into_query<'a>(self) -> BoxedSqlQuery<'a, MultiBackend, diesel::query_builder::SqlQuery> {
+    pub fn into_query<'a>(
+        self,
+    ) -> BoxedSqlQuery<'a, MultiBackend, diesel::query_builder::SqlQuery> {
         let mut q = diesel::sql_query(self.sql).into_boxed::<MultiBackend>();
         for b in self.binds {
             q = match b {
@@ -325,7 +331,12 @@ pub fn order_by(frag: &mut Fragment, table: &str, sort: Option<(Col, bool)>) {
 }
 
 /// Counts the rows of `table` matching `cond`.
-pub fn count(conn: &mut AnyConnection, backend: Backend, table: &str, cond: &Cond) -> QueryResult<i64> {
+pub fn count(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    cond: &Cond,
+) -> QueryResult<i64> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]

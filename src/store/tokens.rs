@@ -43,11 +43,18 @@ pub fn list(conn: &mut AnyConnection) -> StoreResult<Vec<TokenRow>> {
 
 /// Marks a token revoked. `NotFound` when no such token; revoking twice is harmless.
 pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<()> {
-    let n = diesel::update(t::scim_tokens.filter(t::id.eq(id)).filter(t::revoked_at.is_null()))
-        .set(t::revoked_at.eq(Some(now)))
-        .execute(conn)?;
+    let n = diesel::update(
+        t::scim_tokens
+            .filter(t::id.eq(id))
+            .filter(t::revoked_at.is_null()),
+    )
+    .set(t::revoked_at.eq(Some(now)))
+    .execute(conn)?;
     if n == 0 {
-        let exists: i64 = t::scim_tokens.filter(t::id.eq(id)).count().get_result(conn)?;
+        let exists: i64 = t::scim_tokens
+            .filter(t::id.eq(id))
+            .count()
+            .get_result(conn)?;
         if exists == 0 {
             return Err(StoreError::NotFound);
         }

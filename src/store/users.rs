@@ -143,7 +143,8 @@ pub fn update(
     if n == 0 {
         return Err(StoreError::VersionMismatch);
     }
-    diesel::delete(user_values::table.filter(user_values::user_seq.eq(current.seq))).execute(conn)?;
+    diesel::delete(user_values::table.filter(user_values::user_seq.eq(current.seq)))
+        .execute(conn)?;
     insert_values(conn, current.seq, values)?;
     Ok(UserRow {
         seq: current.seq,
@@ -165,7 +166,10 @@ pub fn delete(conn: &mut AnyConnection, seq: i64) -> StoreResult<()> {
 }
 
 /// (user seq, group id, group displayName) for every membership of the given users.
-pub fn groups_of(conn: &mut AnyConnection, seqs: &[i64]) -> StoreResult<Vec<(i64, String, String)>> {
+pub fn groups_of(
+    conn: &mut AnyConnection,
+    seqs: &[i64],
+) -> StoreResult<Vec<(i64, String, String)>> {
     if seqs.is_empty() {
         return Ok(vec![]);
     }

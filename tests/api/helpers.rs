@@ -1,0 +1,271 @@
+//! `TestApp`: the real server on a random port against a real database (a fresh SQLite
+//! file, or a fresh schema in the PostgreSQL server), and a real HTTP client.
+
+use std::sync::OnceLock;
+
+use hubbridge::config::Settings;
+use hubbridge::startup::Application;
+use hubbridge::store::{self, DirectoryCounts, Store};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use (a fresh schema per test).
+pub fn postgres_url() -> String {
+    std::env::var("HUBBRIDGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            hubbridge::telemetry::init(
+                hubbridge::config::LogFormat::Text,
+                "debug",
+                std::io::stdout,
+            );
+        } else {
+            hubbridge::telemetry::init(hubbridge::config::LogFormat::Text, "off", std::io::sink);
+        }
+    });
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db: Db,
+    /// The PostgreSQL schema to drop when the test ends.
+    pg_schema: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(schema) = self.pg_schema.take() {
+            // Blocking briefly here is fine in a test; a thread keeps it off the runtime.
+            let _ = std::thread::spawn(move || {
+                use diesel::connection::SimpleConnection;
+                use diesel::Connection;
+                if let Ok(mut c) = diesel::PgConnection::establish(&postgres_url()) {
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Creates a schema in the PostgreSQL server and returns it and a URL that uses it.
+fn fresh_postgres_schema() -> (String, String) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let admin = postgres_url();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = diesel::PgConnection::establish(&admin)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for the tests: {e}"));
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create test schema");
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    let url = format!("{admin}{sep}options=-csearch_path%3D{schema}");
+    (schema, url)
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> TestApp {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        init_logging();
+        let mut settings = Settings::load(None).expect("base settings");
+        settings.server.port = 0;
+        settings.server.host = "127.0.0.1".into();
+        settings.server.workers = 2;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut pg_schema = None;
+        settings.database.url = match db {
+            Db::Sqlite => dir.path().join("test.db").to_string_lossy().into_owned(),
+            Db::Postgres => {
+                let (schema, url) = tokio::task::spawn_blocking(fresh_postgres_schema)
+                    .await
+                    .expect("schema task");
+                pg_schema = Some(schema);
+                url
+            }
+        };
+        settings.database.max_connections = 4;
+        tweak(&mut settings);
+        let app = Application::build(settings)
+            .await
+            .expect("application starts");
+        let port = app.port();
+        let store = app.store().clone();
+        tokio::spawn(app.run_until_stopped());
+        let token = hubbridge::scim::auth::issue_token(&store, "tests")
+            .await
+            .expect("token");
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            token: token.expose().to_string(),
+            client: reqwest::Client::new(),
+            store,
+            db,
+            pg_schema,
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/scim/v2{}", self.base, path)
+    }
+
+    /// A request with the bearer token and a SCIM JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut r = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            r = r
+                .header("Content-Type", "application/scim+json")
+                .body(b.to_string());
+        }
+        r.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.send(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, ops: Value) -> Response {
+        self.send(
+            Method::PATCH,
+            path,
+            Some(json!({"schemas": [PATCH_SCHEMA], "Operations": ops})),
+        )
+        .await
+    }
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Creates a user and returns its JSON (asserting 201).
+    pub async fn create_user(&self, user_name: &str) -> Value {
+        let r = self.post("/Users", user_body(user_name)).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create {user_name}");
+        r.json().await.expect("json")
+    }
+
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> Value {
+        let m: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+        let r = self
+            .post(
+                "/Groups",
+                json!({"schemas": [GROUP_SCHEMA], "displayName": name, "members": m}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create group {name}");
+        r.json().await.expect("json")
+    }
+
+    pub async fn counts(&self) -> DirectoryCounts {
+        self.store
+            .read(store::directory_counts)
+            .await
+            .expect("counts")
+    }
+
+    /// `filter` run against `/Users`, returning the userNames found (sorted).
+    pub async fn user_names(&self, filter: &str) -> Vec<String> {
+        let r = self
+            .client
+            .get(self.url("/Users"))
+            .bearer_auth(&self.token)
+            .query(&[("filter", filter), ("count", "1000")])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), StatusCode::OK, "filter {filter}");
+        let body: Value = r.json().await.expect("json");
+        let mut names: Vec<String> = body["Resources"]
+            .as_array()
+            .expect("Resources")
+            .iter()
+            .map(|u| u["userName"].as_str().expect("userName").to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+pub fn user_body(user_name: &str) -> Value {
+    json!({
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "name": {"givenName": "Given", "familyName": "Family"},
+        "emails": [{"value": user_name, "type": "work", "primary": true}],
+        "active": true,
+    })
+}
+
+/// Asserts an RFC 7644 §3.12 error: status, body status, scimType.
+pub async fn assert_scim_error(r: Response, status: u16, scim_type: Option<&str>) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(ct.starts_with("application/scim+json"), "content type {ct}");
+    let body: Value = r.json().await.expect("error body is JSON");
+    assert_eq!(body["schemas"], json!([ERROR_SCHEMA]), "{body}");
+    assert_eq!(body["status"], json!(status.to_string()), "{body}");
+    assert_eq!(body["scimType"].as_str(), scim_type, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+/// Runs a test body against both backends: `both!(name, |app| async move { ... });`
+#[macro_export]
+macro_rules! both {
+    ($name:ident, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($app: $crate::helpers::TestApp) {
+                $body.await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::helpers::TestApp::spawn($crate::helpers::Db::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::helpers::TestApp::spawn($crate::helpers::Db::Postgres).await).await
+            }
+        }
+    };
+}
