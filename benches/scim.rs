@@ -13,7 +13,8 @@
 //! is measured first as the ceiling. Every workload uses 64 connections. Prints requests/s,
 //! p50/p99 and the ratio to the ceiling per workload, then the server's peak RSS (VmHWM).
 //!
-//! Workloads: create users (POST, one per request, until `--users` exist); page through all
+//! Workloads: create users (POST, one per request, `--users` of them, from 64 concurrent
+//! tokio tasks on core 0, since wrk cannot stop after N requests); page through all
 //! users with `count=100` (sequential, one connection); GET by id; GET by `userName eq`
 //! filter; PATCH `active`; add one member to a group of `--users` members (each request
 //! removes and re-adds a member, so the group keeps its size).
@@ -41,24 +42,6 @@ ids = lines(os.getenv("BENCH_IDS"))
 names = lines(os.getenv("BENCH_NAMES"))
 math.randomseed(os.time())
 n = 0
-"#;
-
-const LUA_CREATE: &str = r#"
-local limit = tonumber(os.getenv("BENCH_LIMIT"))
-local start = tonumber(os.getenv("BENCH_START"))
-local done = 0
-request = function()
-  n = n + 1
-  local name = "bench" .. (start + n) .. "@example.com"
-  local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"' .. name ..
-    '","name":{"givenName":"Bench","familyName":"User' .. n .. '"},"emails":[{"value":"' .. name ..
-    '","type":"work","primary":true}],"active":true}'
-  return wrk.format("POST", "/scim/v2/Users", nil, body)
-end
-response = function(status, headers, body)
-  done = done + 1
-  if done >= limit then wrk.thread:stop() end
-end
 "#;
 
 const LUA_GET: &str = r#"
@@ -367,6 +350,63 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx]
 }
 
+/// POSTs `count` users from `concurrency` tasks; latency per request.
+async fn create_users(url: &str, token: &str, count: usize, concurrency: usize) -> WrkResult {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next) = (client.clone(), next.clone());
+        let (url, token) = (url.to_string(), token.to_string());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0u64);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let name = format!("bench{i}@example.com");
+                let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": name, "name": {"givenName": "Bench", "familyName": format!("User{i}")},
+                    "emails": [{"value": name, "type": "work", "primary": true}], "active": true});
+                let t = Instant::now();
+                let ok = client
+                    .post(format!("{url}/scim/v2/Users"))
+                    .bearer_auth(&token)
+                    .header("Content-Type", "application/scim+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16() == 201)
+                    .unwrap_or(false);
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await.expect("create task");
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    WrkResult {
+        rps: lat.len() as f64 / secs,
+        p50_ms: percentile(&lat, 0.5),
+        p99_ms: percentile(&lat, 0.99),
+        requests: lat.len() as u64,
+        errors,
+    }
+}
+
 /// Pages through all users with count=100 on one connection; returns (ids, names, stats).
 fn page_all(
     rt: &tokio::runtime::Runtime,
@@ -424,14 +464,18 @@ fn main() {
         return;
     }
     let opts = Opts::parse();
+    // This process (the HTTP client side) stays on core 0, the servers on core 1.
+    let _ = Command::new("taskset")
+        .args(["-a", "-cp", "0", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
     let dir = tempfile::tempdir().expect("tempdir");
     let write = |name: &str, body: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, format!("{LUA_COMMON}\n{body}")).expect("write lua");
         p
     };
-    let (create_lua, get_lua, filter_lua, patch_lua, member_lua) = (
-        write("create.lua", LUA_CREATE),
+    let (get_lua, filter_lua, patch_lua, member_lua) = (
         write("get.lua", LUA_GET),
         write("filter.lua", LUA_FILTER),
         write("patch.lua", LUA_PATCH),
@@ -484,22 +528,18 @@ fn main() {
         e
     };
 
-    // Create users until --users exist (wrk stops itself after that many responses).
+    // Create users: exactly --users POSTs from `connections` concurrent clients.
     let started = Instant::now();
-    let create = wrk(
+    let create = rt.block_on(create_users(
         &server.url,
-        &create_lua,
-        &env(vec![
-            ("BENCH_LIMIT", opts.users.to_string()),
-            ("BENCH_START", "0".into()),
-        ]),
-        opts.connections,
-        3600,
-    );
+        &token,
+        opts.users,
+        opts.connections as usize,
+    ));
     let create_secs = started.elapsed().as_secs_f64();
     line("create user (POST)", &create, ceiling.rps);
     println!(
-        "{:<28} {} users in {:.1} s",
+        "{:<28} {} users in {:.1} s (tokio client on core 0)",
         "", create.requests, create_secs
     );
 
