@@ -109,9 +109,12 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteInit {
         if let AnyConnection::Sqlite(c) = conn {
             // WAL lets readers proceed while one writer commits; NORMAL sync is durable
             // across process crashes in WAL mode (only a power loss can drop the last commits).
+            // Checkpoints run in the background (see `Store::connect`), not inside a
+            // request's commit, so a write never waits for the database file's fsync.
             c.batch_execute(&format!(
                 "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON;",
+                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; \
+                 PRAGMA journal_size_limit = 67108864;",
                 self.busy_timeout_ms
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
@@ -164,11 +167,39 @@ impl Store {
             }))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Store {
+        let store = Store {
             pool,
             kind: backend,
             write_gate: Arc::new(Mutex::new(())),
-        })
+        };
+        if backend == Backend::Sqlite {
+            store.spawn_checkpointer();
+        }
+        Ok(store)
+    }
+
+    /// Copies the SQLite WAL into the database file once a second (PASSIVE: never blocks
+    /// readers or the writer). Stops when the last clone of this store is dropped.
+    fn spawn_checkpointer(&self) {
+        let gate = Arc::downgrade(&self.write_gate);
+        let pool = self.pool.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(1));
+                // Only `Store` clones hold the gate strongly; none left means shut down.
+                if gate.strong_count() == 0 {
+                    return;
+                }
+                if let Ok(mut conn) = pool.get() {
+                    if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "SQLite checkpoint failed");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the SQLite checkpoint thread");
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -235,15 +266,17 @@ impl Store {
         E: From<StoreError> + From<diesel::result::Error>,
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     {
+        // On SQLite the gate is taken before a pooled connection, so waiting writers
+        // hold no connection that readers could use. A poisoned gate only means another
+        // writer panicked; its transaction was rolled back, so the gate is still usable.
+        let _guard = match self.kind {
+            Backend::Sqlite => Some(self.write_gate.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
         let mut pooled = self.conn()?;
         let conn: &mut AnyConnection = &mut pooled;
         match conn {
-            AnyConnection::Sqlite(_) => {
-                // A poisoned gate only means another writer panicked; the database
-                // rolled its transaction back, so the gate is still usable.
-                let _guard = self.write_gate.lock().unwrap_or_else(|p| p.into_inner());
-                immediate_transaction(conn, f)
-            }
+            AnyConnection::Sqlite(_) => immediate_transaction(conn, f),
             AnyConnection::Postgresql(_) => conn.transaction(f),
         }
     }
