@@ -557,35 +557,21 @@ fn main() {
         ("BENCH_NAMES", names_file.to_string_lossy().into_owned()),
     ];
 
-    if opts.wants("get") {
-        let r = wrk(
-            &server.url,
-            &get_lua,
-            &env(files.clone()),
-            opts.connections,
-            opts.seconds,
-        );
-        line("GET /Users/{id}", &r, ceiling.rps);
-    }
-    if opts.wants("filter") {
-        let r = wrk(
-            &server.url,
-            &filter_lua,
-            &env(files.clone()),
-            opts.connections,
-            opts.seconds,
-        );
-        line("GET userName eq filter", &r, ceiling.rps);
-    }
-    if opts.wants("patch") {
-        let r = wrk(
-            &server.url,
-            &patch_lua,
-            &env(files.clone()),
-            opts.connections,
-            opts.seconds,
-        );
-        line("PATCH active", &r, ceiling.rps);
+    for (workload, script, label) in [
+        ("get", &get_lua, "GET /Users/{id}"),
+        ("filter", &filter_lua, "GET userName eq filter"),
+        ("patch", &patch_lua, "PATCH active"),
+    ] {
+        if opts.wants(workload) {
+            let r = wrk(
+                &server.url,
+                script,
+                &env(files.clone()),
+                opts.connections,
+                opts.seconds,
+            );
+            line(label, &r, ceiling.rps);
+        }
     }
     if opts.wants("member") {
         // A group holding every user, built with 100 members per PATCH.
