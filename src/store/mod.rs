@@ -360,3 +360,91 @@ pub fn directory_counts(conn: &mut AnyConnection) -> StoreResult<DirectoryCounts
         members: group_members::table.count().get_result(conn)?,
     })
 }
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+
+    use super::*;
+    use crate::store::sql::{Col, ColKind, Cond, Lit, Op};
+
+    /// Records the SQL of every statement diesel put in its statement cache.
+    struct CacheLog(Arc<Mutex<Vec<String>>>);
+
+    impl Instrumentation for CacheLog {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                self.0
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(sql.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn hot_path_reads_use_cached_prepared_statements() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = crate::config::DatabaseSettings {
+            url: dir.path().join("c.db").to_string_lossy().into_owned(),
+            max_connections: 1,
+            busy_timeout_ms: 1000,
+            acquire_timeout_secs: 5,
+        };
+        let store = Store::connect(&settings).expect("connect");
+        store.migrate_blocking().expect("migrate");
+        store
+            .write_blocking(|c| {
+                let cols = users::UserColumns {
+                    user_name: "ada".into(),
+                    user_name_ci: "ada".into(),
+                    active: true,
+                    ..Default::default()
+                };
+                users::insert(c, "id-1", &cols, "{}", &[], 1).map(|_| ())
+            })
+            .expect("insert");
+        let cached = Arc::new(Mutex::new(Vec::new()));
+        let by_name = Cond::Cmp(
+            Col {
+                expr: "users.user_name",
+                kind: ColKind::Text {
+                    case_exact: false,
+                    folded: Some("users.user_name_ci"),
+                },
+            },
+            Op::Eq,
+            Lit::Text("ada".into()),
+        );
+        store
+            .read_blocking(|c| {
+                c.set_instrumentation(CacheLog(cached.clone()));
+                for _ in 0..3 {
+                    users::find(c, "some-id")?;
+                    users::groups_of(c, &[1])?;
+                    users::list(c, Backend::Sqlite, &by_name, None, 0, 10)?;
+                }
+                Ok(())
+            })
+            .expect("queries run");
+        let cached = cached.lock().expect("log").clone();
+        // Each distinct statement is prepared and cached once, then reused.
+        assert!(
+            cached.iter().any(|s| s.contains("FROM `users` WHERE")),
+            "{cached:?}"
+        );
+        assert!(
+            cached.iter().any(|s| s.contains("INNER JOIN `groups`")),
+            "{cached:?}"
+        );
+        assert!(cached.iter().any(|s| s.contains("COUNT(*)")), "{cached:?}");
+        assert!(
+            cached
+                .iter()
+                .any(|s| s.contains("ORDER BY CASE") || s.contains("ORDER BY users.seq")),
+            "{cached:?}"
+        );
+        assert_eq!(cached.len(), 4, "no statement cached twice: {cached:?}");
+    }
+}

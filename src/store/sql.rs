@@ -5,7 +5,7 @@
 //! bound, never spliced, and every column name comes from a static table, never from input.
 
 use diesel::prelude::*;
-use diesel::query_builder::BoxedSqlQuery;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::{AnyConnection, Backend, MultiBackend};
@@ -78,10 +78,13 @@ pub enum Cond {
     Exists(Sub, Box<Cond>),
 }
 
-/// A WHERE clause (or any fragment) with its bound values.
+/// A statement (or part of one) with its bound values. `sql` shows it with the backend's
+/// placeholders; `segments` are the texts between binds, which [`RawQuery`] hands to
+/// diesel so that the statement is prepared once per connection and cached.
 pub struct Fragment {
     pub sql: String,
     pub binds: Vec<Lit>,
+    segments: Vec<String>,
     backend: Backend,
 }
 
@@ -90,16 +93,21 @@ impl Fragment {
         Fragment {
             sql: String::new(),
             binds: Vec::new(),
+            segments: vec![String::new()],
             backend,
         }
     }
 
     pub fn push(&mut self, s: &str) {
         self.sql.push_str(s);
+        if let Some(last) = self.segments.last_mut() {
+            last.push_str(s);
+        }
     }
 
     pub fn bind(&mut self, lit: Lit) {
         self.binds.push(lit);
+        self.segments.push(String::new());
         match self.backend {
             Backend::Sqlite => self.sql.push('?'),
             Backend::Postgres => {
@@ -257,21 +265,48 @@ impl Fragment {
         }
     }
 
-    /// A boxed raw query with this fragment's SQL and binds.
-    pub fn into_query<'a>(
-        self,
-    ) -> BoxedSqlQuery<'a, MultiBackend, diesel::query_builder::SqlQuery> {
-        let mut q = diesel::sql_query(self.sql).into_boxed::<MultiBackend>();
-        for b in self.binds {
-            q = match b {
-                Lit::Text(s) => q.bind::<Text, _>(s),
-                Lit::Bool(v) => q.bind::<Bool, _>(v),
-                Lit::Int(v) => q.bind::<BigInt, _>(v),
-            };
+    /// The statement, ready to run.
+    pub fn into_query(self) -> RawQuery {
+        RawQuery {
+            segments: self.segments,
+            binds: self.binds,
         }
-        q
     }
 }
+
+/// A hand-built statement. Unlike `diesel::sql_query`, which diesel never caches, it lets
+/// diesel cache the prepared statement by its SQL text: list and filter queries repeat the
+/// same few shapes, so after the first request each is only bound and run.
+pub struct RawQuery {
+    segments: Vec<String>,
+    binds: Vec<Lit>,
+}
+
+impl QueryId for RawQuery {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<MultiBackend> for RawQuery {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        for (i, segment) in self.segments.iter().enumerate() {
+            out.push_sql(segment);
+            match self.binds.get(i) {
+                Some(Lit::Text(v)) => out.push_bind_param::<Text, _>(v)?,
+                Some(Lit::Bool(v)) => out.push_bind_param::<Bool, _>(v)?,
+                Some(Lit::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Query for RawQuery {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for RawQuery {}
 
 fn like_pattern(op: Op, v: &str) -> String {
     let mut esc = String::with_capacity(v.len() + 2);

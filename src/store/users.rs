@@ -170,8 +170,19 @@ pub fn groups_of(
     conn: &mut AnyConnection,
     seqs: &[i64],
 ) -> StoreResult<Vec<(i64, String, String)>> {
-    if seqs.is_empty() {
-        return Ok(vec![]);
+    match seqs {
+        [] => return Ok(vec![]),
+        // One user (the hot path): a fixed statement the connection can cache; diesel
+        // never caches `IN (…)` lists.
+        [seq] => {
+            return Ok(group_members::table
+                .inner_join(groups::table)
+                .filter(group_members::user_seq.eq(*seq))
+                .select((group_members::user_seq, groups::id, groups::display_name))
+                .order(groups::display_name_ci)
+                .load(conn)?)
+        }
+        _ => {}
     }
     Ok(group_members::table
         .inner_join(groups::table)
