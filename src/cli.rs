@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{LogFormat, Settings};
+use crate::sandbox::{self, demo_ids, SandboxConfig, Seed};
 use crate::startup::Application;
 use crate::store::{now_micros, tokens, Store, StoreError};
 
@@ -36,7 +37,21 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Try hubbridge locally: SQLite in a scratch folder, a fresh SCIM token, the server.
+    /// Run the Meta Graph API simulator alone (for tests, demos and benchmarks).
+    Sandbox {
+        /// Port to listen on (0 picks a free one; the URL is printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Seed file (JSON or TOML) describing businesses, people, assets, partners, tokens.
+        /// Default: the demo seed.
+        #[arg(long, value_name = "FILE")]
+        seed: Option<PathBuf>,
+    },
+    /// Try hubbridge locally: SQLite in a scratch folder, a fresh SCIM token, the server and
+    /// the Graph API sandbox with the demo seed.
     Demo {
         /// Folder for the demo database (default: a new temporary folder).
         #[arg(long, value_name = "DIR")]
@@ -89,6 +104,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             token_command(&store, command).await?;
         }
+        Command::Sandbox { port, host, seed } => {
+            let seed = match seed {
+                Some(path) => Seed::from_path(&path)?,
+                None => Seed::demo(),
+            };
+            let listener = std::net::TcpListener::bind((host.as_str(), port))
+                .map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
+            let server = sandbox::start(SandboxConfig::default(), seed, listener).await?;
+            println!("Graph API sandbox");
+            println!("  Graph URL:      {}/v25.0/", server.url());
+            println!("  control token:  {}", server.control_token().expose());
+            println!("  control API:    {}/_sandbox/", server.url());
+            println!("Stop with Ctrl-C.");
+            shutdown_signal().await;
+            server.stop().await;
+        }
         Command::Demo { dir } => {
             let dir = match dir {
                 Some(d) => {
@@ -104,6 +135,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.database.url = dir.join("hubbridge.db").to_string_lossy().into_owned();
             let app = Application::build(settings.clone()).await?;
             let token = crate::scim::auth::issue_token(app.store(), "demo").await?;
+            let graph = sandbox::start(
+                SandboxConfig::default(),
+                Seed::demo(),
+                std::net::TcpListener::bind(("127.0.0.1", 0))?,
+            )
+            .await?;
             let host = if settings.server.host == "0.0.0.0" {
                 "127.0.0.1"
             } else {
@@ -114,6 +151,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  database:   {}", settings.database.url);
             println!("  SCIM URL:   {url}");
             println!("  SCIM token: {}", token.expose());
+            println!(
+                "  Graph API sandbox: {}/v25.0/ (demo business {}, hub token {})",
+                graph.url(),
+                demo_ids::BUSINESS_ID,
+                demo_ids::HUB_TOKEN
+            );
+            println!(
+                "  sandbox control token: {}",
+                graph.control_token().expose()
+            );
             println!("Try:");
             println!(
                 "  curl -s -H 'Authorization: Bearer {}' {url}/Users",
@@ -121,6 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("Stop with Ctrl-C.");
             app.run_until_stopped().await?;
+            graph.stop().await;
         }
     }
     Ok(())
@@ -176,4 +224,20 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }

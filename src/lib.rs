@@ -5,6 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod directory;
+pub mod meta;
+pub mod sandbox;
 pub mod scim;
 pub mod startup;
 pub mod store;

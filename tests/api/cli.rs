@@ -136,3 +136,50 @@ fn serve_on_port_zero_logs_the_port_and_stops_gracefully_on_sigterm() {
         "{rest:?}"
     );
 }
+
+#[test]
+fn sandbox_command_serves_the_demo_seed_and_stops_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hubbridge"))
+        .args(["sandbox", "--port", "0"])
+        .env("HUBBRIDGE__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Graph URL:")
+                .map(|u| u.trim().to_string())
+        })
+        .expect("the Graph URL is printed");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let body: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{url}{}",
+                hubbridge::sandbox::demo_ids::BUSINESS_ID
+            ))
+            .bearer_auth(hubbridge::sandbox::demo_ids::HUB_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        body["id"],
+        hubbridge::sandbox::demo_ids::BUSINESS_ID,
+        "{body}"
+    );
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(child.wait().unwrap().success());
+}

@@ -1,11 +1,13 @@
 //! Integration tests: one binary, the real server on a random port, real HTTP, and every
-//! test run against both SQLite and PostgreSQL.
+//! SCIM test run against both SQLite and PostgreSQL; `contract` runs the real Graph client
+//! against the real sandbox over HTTP.
 
 mod helpers;
 
 mod auth;
 mod bad_input;
 mod cli;
+mod contract;
 mod discovery;
 mod filters;
 mod groups;
