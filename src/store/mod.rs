@@ -431,11 +431,13 @@ mod tests {
         let cached = cached.lock().expect("log").clone();
         // Each distinct statement is prepared and cached once, then reused.
         assert!(
-            cached.iter().any(|s| s.contains("FROM `users` WHERE")),
+            cached
+                .iter()
+                .any(|s| s.contains("FROM users WHERE users.id")),
             "{cached:?}"
         );
         assert!(
-            cached.iter().any(|s| s.contains("INNER JOIN `groups`")),
+            cached.iter().any(|s| s.contains("JOIN groups g")),
             "{cached:?}"
         );
         assert!(cached.iter().any(|s| s.contains("COUNT(*)")), "{cached:?}");

@@ -282,6 +282,19 @@ pub struct RawQuery {
     binds: Vec<Lit>,
 }
 
+impl RawQuery {
+    /// A fixed statement: `parts` are the SQL texts around the binds (one more part than
+    /// binds). Used for hot point reads, where building SQL through diesel's DSL on every
+    /// call costs more than running the cached statement.
+    pub fn fixed(parts: &[&str], binds: Vec<Lit>) -> RawQuery {
+        debug_assert_eq!(parts.len(), binds.len() + 1);
+        RawQuery {
+            segments: parts.iter().map(|p| (*p).to_string()).collect(),
+            binds,
+        }
+    }
+}
+
 impl QueryId for RawQuery {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;

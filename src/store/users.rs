@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::{group_members, groups, user_values, users};
-use super::sql::{self, Col, Cond, Fragment};
+use super::sql::{self, Col, Cond, Fragment, Lit, RawQuery};
 use super::{unique_as, AnyConnection, Backend, StoreError, StoreResult};
 
 /// What a read returns: identity, version, timestamps and the stored SCIM document.
@@ -110,11 +110,26 @@ fn insert_values(conn: &mut AnyConnection, seq: i64, values: &[ValueRow]) -> Sto
 }
 
 pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<UserRow>> {
-    Ok(users::table
-        .filter(users::id.eq(id))
-        .select(UserRow::as_select())
-        .get_result(conn)
-        .optional()?)
+    let rows: Vec<UserRow> = RawQuery::fixed(
+        &[
+            "SELECT users.seq, users.id, users.version, users.created_at, users.updated_at, \
+             users.attrs FROM users WHERE users.id = ",
+            "",
+        ],
+        vec![Lit::Text(id.to_string())],
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().next())
+}
+
+#[derive(QueryableByName)]
+struct GroupOfUser {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    user_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    display_name: String,
 }
 
 /// Replaces a user's document. With `expected_version`, fails with `VersionMismatch` when
@@ -172,15 +187,21 @@ pub fn groups_of(
 ) -> StoreResult<Vec<(i64, String, String)>> {
     match seqs {
         [] => return Ok(vec![]),
-        // One user (the hot path): a fixed statement the connection can cache; diesel
-        // never caches `IN (…)` lists.
+        // One user (the hot path): a fixed, cached statement.
         [seq] => {
-            return Ok(group_members::table
-                .inner_join(groups::table)
-                .filter(group_members::user_seq.eq(*seq))
-                .select((group_members::user_seq, groups::id, groups::display_name))
-                .order(groups::display_name_ci)
-                .load(conn)?)
+            let rows: Vec<GroupOfUser> = RawQuery::fixed(
+                &[
+                    "SELECT gm.user_seq, g.id, g.display_name FROM group_members gm \
+                     JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = ",
+                    " ORDER BY g.display_name_ci",
+                ],
+                vec![Lit::Int(*seq)],
+            )
+            .load(conn)?;
+            return Ok(rows
+                .into_iter()
+                .map(|r| (r.user_seq, r.id, r.display_name))
+                .collect());
         }
         _ => {}
     }
