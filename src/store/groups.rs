@@ -208,17 +208,5 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> StoreResult<(i64, Vec<GroupRow>)> {
-    let total = sql::count(conn, backend, "groups", cond)?;
-    if limit == 0 || offset >= total {
-        return Ok((total, vec![]));
-    }
-    let mut frag = Fragment::new(backend);
-    frag.push("SELECT ");
-    frag.push(GROUP_ROW_COLUMNS);
-    frag.push(" FROM groups WHERE ");
-    frag.cond(cond);
-    sql::order_by(&mut frag, "groups", sort);
-    frag.push(&format!(" LIMIT {limit} OFFSET {offset}"));
-    let rows: Vec<GroupRow> = frag.into_query().load(conn)?;
-    Ok((total, rows))
+    Ok(sql::page(conn, backend, "groups", GROUP_ROW_COLUMNS, cond, sort, offset, limit)?)
 }

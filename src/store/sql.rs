@@ -378,6 +378,49 @@ pub fn order_by(frag: &mut Fragment, table: &str, sort: Option<(Col, bool)>) {
     frag.push(".seq ASC");
 }
 
+/// One page of `table` rows matching `cond`, and how many match in all. The count query is
+/// skipped when the page itself shows the total (a short first page: the usual IdP lookup
+/// by `userName eq` or `externalId eq`). LIMIT and OFFSET are bound, so paging reuses one
+/// cached statement.
+#[expect(clippy::too_many_arguments, reason = "one call per resource table, in store only")]
+pub fn page<T>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    columns: &str,
+    cond: &Cond,
+    sort: Option<(Col, bool)>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(i64, Vec<T>)>
+where
+    T: diesel::deserialize::QueryableByName<MultiBackend> + 'static,
+{
+    if limit == 0 {
+        return Ok((count(conn, backend, table, cond)?, vec![]));
+    }
+    let mut frag = Fragment::new(backend);
+    frag.push("SELECT ");
+    frag.push(columns);
+    frag.push(" FROM ");
+    frag.push(table);
+    frag.push(" WHERE ");
+    frag.cond(cond);
+    order_by(&mut frag, table, sort);
+    frag.push(" LIMIT ");
+    frag.bind(Lit::Int(limit));
+    frag.push(" OFFSET ");
+    frag.bind(Lit::Int(offset));
+    let rows: Vec<T> = frag.into_query().load(conn)?;
+    let shown = rows.len() as i64;
+    let total = if shown < limit && (shown > 0 || offset == 0) {
+        offset + shown
+    } else {
+        count(conn, backend, table, cond)?
+    };
+    Ok((total, rows))
+}
+
 /// Counts the rows of `table` matching `cond`.
 pub fn count(
     conn: &mut AnyConnection,

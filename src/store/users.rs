@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::{group_members, groups, user_values, users};
-use super::sql::{self, Col, Cond, Fragment, Lit, RawQuery};
+use super::sql::{self, Col, Cond, Lit, RawQuery};
 use super::{unique_as, AnyConnection, Backend, StoreError, StoreResult};
 
 /// What a read returns: identity, version, timestamps and the stored SCIM document.
@@ -236,17 +236,5 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> StoreResult<(i64, Vec<UserRow>)> {
-    let total = sql::count(conn, backend, "users", cond)?;
-    if limit == 0 || offset >= total {
-        return Ok((total, vec![]));
-    }
-    let mut frag = Fragment::new(backend);
-    frag.push("SELECT ");
-    frag.push(USER_ROW_COLUMNS);
-    frag.push(" FROM users WHERE ");
-    frag.cond(cond);
-    sql::order_by(&mut frag, "users", sort);
-    frag.push(&format!(" LIMIT {limit} OFFSET {offset}"));
-    let rows: Vec<UserRow> = frag.into_query().load(conn)?;
-    Ok((total, rows))
+    Ok(sql::page(conn, backend, "users", USER_ROW_COLUMNS, cond, sort, offset, limit)?)
 }
