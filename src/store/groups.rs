@@ -208,5 +208,14 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> StoreResult<(i64, Vec<GroupRow>)> {
-    Ok(sql::page(conn, backend, "groups", GROUP_ROW_COLUMNS, cond, sort, offset, limit)?)
+    Ok(sql::page(
+        conn,
+        backend,
+        "groups",
+        GROUP_ROW_COLUMNS,
+        cond,
+        sort,
+        offset,
+        limit,
+    )?)
 }

@@ -380,9 +380,11 @@ pub fn order_by(frag: &mut Fragment, table: &str, sort: Option<(Col, bool)>) {
 
 /// One page of `table` rows matching `cond`, and how many match in all. The count query is
 /// skipped when the page itself shows the total (a short first page: the usual IdP lookup
-/// by `userName eq` or `externalId eq`). LIMIT and OFFSET are bound, so paging reuses one
-/// cached statement.
-#[expect(clippy::too_many_arguments, reason = "one call per resource table, in store only")]
+/// by `userName eq` or `externalId eq`).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per resource table, in store only"
+)]
 pub fn page<T>(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -407,10 +409,16 @@ where
     frag.push(" WHERE ");
     frag.cond(cond);
     order_by(&mut frag, table, sort);
-    frag.push(" LIMIT ");
-    frag.bind(Lit::Int(limit));
-    frag.push(" OFFSET ");
-    frag.bind(Lit::Int(offset));
+    // SQLite re-prepares a statement whose bound LIMIT/OFFSET changed (the planner uses
+    // them), which costs more than the query. So LIMIT (at most scim.max_page_size distinct
+    // values) and the first page's OFFSET 0 are written into the SQL, and only later pages
+    // bind their offset: lookups hit one cached statement, paging keeps the cache bounded.
+    frag.push(&format!(" LIMIT {limit} OFFSET "));
+    if offset == 0 {
+        frag.push("0");
+    } else {
+        frag.bind(Lit::Int(offset));
+    }
     let rows: Vec<T> = frag.into_query().load(conn)?;
     let shown = rows.len() as i64;
     let total = if shown < limit && (shown > 0 || offset == 0) {

@@ -236,5 +236,14 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> StoreResult<(i64, Vec<UserRow>)> {
-    Ok(sql::page(conn, backend, "users", USER_ROW_COLUMNS, cond, sort, offset, limit)?)
+    Ok(sql::page(
+        conn,
+        backend,
+        "users",
+        USER_ROW_COLUMNS,
+        cond,
+        sort,
+        offset,
+        limit,
+    )?)
 }
