@@ -300,9 +300,13 @@ where
 {
     // BEGIN IMMEDIATE takes SQLite's write lock up front, so a transaction that reads
     // then writes never fails half-way with SQLITE_BUSY.
-    conn.batch_execute("BEGIN IMMEDIATE")?;
+    // Run as cached prepared statements: `batch_execute` would parse them every time.
+    let run = |conn: &mut AnyConnection, sql: &str| {
+        sql::RawQuery::marked(sql, vec![]).execute(conn).map(|_| ())
+    };
+    run(conn, "BEGIN IMMEDIATE")?;
     match f(conn) {
-        Ok(v) => match conn.batch_execute("COMMIT") {
+        Ok(v) => match run(conn, "COMMIT") {
             Ok(()) => Ok(v),
             Err(e) => {
                 let _ = conn.batch_execute("ROLLBACK");

@@ -51,6 +51,7 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lit {
     Text(String),
+    OptText(Option<String>),
     Bool(bool),
     Int(i64),
 }
@@ -293,6 +294,14 @@ impl RawQuery {
             binds,
         }
     }
+
+    /// A fixed statement written with `?` for each bind (diesel writes each backend's own
+    /// placeholder). The SQL must contain no other `?`.
+    pub fn marked(sql: &str, binds: Vec<Lit>) -> RawQuery {
+        let segments: Vec<String> = sql.split('?').map(str::to_string).collect();
+        debug_assert_eq!(segments.len(), binds.len() + 1, "{sql}");
+        RawQuery { segments, binds }
+    }
 }
 
 impl QueryId for RawQuery {
@@ -306,6 +315,9 @@ impl QueryFragment<MultiBackend> for RawQuery {
             out.push_sql(segment);
             match self.binds.get(i) {
                 Some(Lit::Text(v)) => out.push_bind_param::<Text, _>(v)?,
+                Some(Lit::OptText(v)) => {
+                    out.push_bind_param::<diesel::sql_types::Nullable<Text>, _>(v)?
+                }
                 Some(Lit::Bool(v)) => out.push_bind_param::<Bool, _>(v)?,
                 Some(Lit::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
                 None => {}

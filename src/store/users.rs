@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{group_members, groups, user_values, users};
+use super::schema::{group_members, groups, users};
 use super::sql::{self, Col, Cond, Lit, RawQuery};
 use super::{unique_as, AnyConnection, Backend, StoreError, StoreResult};
 
@@ -19,8 +19,7 @@ pub struct UserRow {
 }
 
 /// Copies of the filterable attributes, written with every change of `attrs`.
-#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
-#[diesel(table_name = users, treat_none_as_null = true)]
+#[derive(Debug, Clone, Default)]
 pub struct UserColumns {
     pub user_name: String,
     pub user_name_ci: String,
@@ -60,6 +59,77 @@ pub struct ValueRow {
 
 const USER_NAME: &str = "userName";
 
+/// The copied columns, in the order [`UserColumns::binds`] gives their values.
+const COPY_COLUMNS: &str = "user_name, user_name_ci, external_id, display_name, nick_name, title, \
+     user_type, preferred_language, locale, timezone, profile_url, active, name_formatted, \
+     name_family, name_given, name_middle, name_prefix, name_suffix, employee_number, \
+     cost_center, organization, division, department, manager_id";
+const COPY_COLUMN_COUNT: usize = 24;
+
+impl UserColumns {
+    fn binds(&self) -> Vec<Lit> {
+        let t = |v: &Option<String>| Lit::OptText(v.clone());
+        vec![
+            Lit::Text(self.user_name.clone()),
+            Lit::Text(self.user_name_ci.clone()),
+            t(&self.external_id),
+            t(&self.display_name),
+            t(&self.nick_name),
+            t(&self.title),
+            t(&self.user_type),
+            t(&self.preferred_language),
+            t(&self.locale),
+            t(&self.timezone),
+            t(&self.profile_url),
+            Lit::Bool(self.active),
+            t(&self.name_formatted),
+            t(&self.name_family),
+            t(&self.name_given),
+            t(&self.name_middle),
+            t(&self.name_prefix),
+            t(&self.name_suffix),
+            t(&self.employee_number),
+            t(&self.cost_center),
+            t(&self.organization),
+            t(&self.division),
+            t(&self.department),
+            t(&self.manager_id),
+        ]
+    }
+}
+
+fn insert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let marks = vec!["?"; COPY_COLUMN_COUNT + 5].join(", ");
+        format!(
+            "INSERT INTO users ({COPY_COLUMNS}, id, version, created_at, updated_at, attrs) \
+             VALUES ({marks}) RETURNING seq"
+        )
+    })
+}
+
+fn update_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let sets: Vec<String> = COPY_COLUMNS
+            .split(',')
+            .map(|c| format!("{} = ?", c.trim()))
+            .collect();
+        format!(
+            "UPDATE users SET {}, version = ?, updated_at = ?, attrs = ? \
+             WHERE seq = ? AND version = ?",
+            sets.join(", ")
+        )
+    })
+}
+
+#[derive(QueryableByName)]
+struct Seq {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+}
+
 pub fn insert(
     conn: &mut AnyConnection,
     id: &str,
@@ -68,18 +138,21 @@ pub fn insert(
     values: &[ValueRow],
     now: i64,
 ) -> StoreResult<UserRow> {
-    let seq: i64 = diesel::insert_into(users::table)
-        .values((
-            cols,
-            users::id.eq(id),
-            users::version.eq(1i64),
-            users::created_at.eq(now),
-            users::updated_at.eq(now),
-            users::attrs.eq(attrs),
-        ))
-        .returning(users::seq)
-        .get_result(conn)
+    let mut binds = cols.binds();
+    binds.extend([
+        Lit::Text(id.to_string()),
+        Lit::Int(1),
+        Lit::Int(now),
+        Lit::Int(now),
+        Lit::Text(attrs.to_string()),
+    ]);
+    let rows: Vec<Seq> = RawQuery::marked(insert_sql(), binds)
+        .load(conn)
         .map_err(unique_as(USER_NAME))?;
+    let seq = rows
+        .first()
+        .map(|r| r.seq)
+        .ok_or(StoreError::Database(diesel::result::Error::NotFound))?;
     insert_values(conn, seq, values)?;
     Ok(UserRow {
         seq,
@@ -92,19 +165,21 @@ pub fn insert(
 }
 
 fn insert_values(conn: &mut AnyConnection, seq: i64, values: &[ValueRow]) -> StoreResult<()> {
-    // MultiConnection cannot batch-insert (no DEFAULT on SQLite); rows are few per user.
     for v in values {
-        diesel::insert_into(user_values::table)
-            .values((
-                user_values::user_seq.eq(seq),
-                user_values::attr.eq(v.attr),
-                user_values::value.eq(&v.value),
-                user_values::value_ci.eq(v.value.as_deref().map(sql::fold)),
-                user_values::type_.eq(&v.type_),
-                user_values::is_primary.eq(v.is_primary),
-                user_values::display.eq(&v.display),
-            ))
-            .execute(conn)?;
+        RawQuery::marked(
+            "INSERT INTO user_values (user_seq, attr, value, value_ci, type, is_primary, display) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                Lit::Int(seq),
+                Lit::Text(v.attr.to_string()),
+                Lit::OptText(v.value.clone()),
+                Lit::OptText(v.value.as_deref().map(sql::fold)),
+                Lit::OptText(v.type_.clone()),
+                Lit::Bool(v.is_primary),
+                Lit::OptText(v.display.clone()),
+            ],
+        )
+        .execute(conn)?;
     }
     Ok(())
 }
@@ -142,24 +217,25 @@ pub fn update(
     values: &[ValueRow],
     now: i64,
 ) -> StoreResult<UserRow> {
-    let n = diesel::update(
-        users::table
-            .filter(users::seq.eq(current.seq))
-            .filter(users::version.eq(current.version)),
-    )
-    .set((
-        cols,
-        users::version.eq(current.version + 1),
-        users::updated_at.eq(now),
-        users::attrs.eq(attrs),
-    ))
-    .execute(conn)
-    .map_err(unique_as(USER_NAME))?;
+    let mut binds = cols.binds();
+    binds.extend([
+        Lit::Int(current.version + 1),
+        Lit::Int(now),
+        Lit::Text(attrs.to_string()),
+        Lit::Int(current.seq),
+        Lit::Int(current.version),
+    ]);
+    let n = RawQuery::marked(update_sql(), binds)
+        .execute(conn)
+        .map_err(unique_as(USER_NAME))?;
     if n == 0 {
         return Err(StoreError::VersionMismatch);
     }
-    diesel::delete(user_values::table.filter(user_values::user_seq.eq(current.seq)))
-        .execute(conn)?;
+    RawQuery::marked(
+        "DELETE FROM user_values WHERE user_seq = ?",
+        vec![Lit::Int(current.seq)],
+    )
+    .execute(conn)?;
     insert_values(conn, current.seq, values)?;
     Ok(UserRow {
         seq: current.seq,
