@@ -5,6 +5,10 @@
 //!
 //! Run: `cargo bench --bench pacing` (release). Knobs (env): `PACING_CALLS` (5000),
 //! `PACING_BUDGET` (N, 200), `PACING_WINDOW_MS` (2000), `PACING_WORKERS` (4).
+//!
+//! Exit status: 0 only when the ratio is at most 1.10, the sandbox counted no throttling
+//! error and the client reported no failure; 1 otherwise (after printing the figures), so CI
+//! can gate on it.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,8 +37,13 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run(calls, budget, window, workers))?;
-    runtime.block_on(batch_reads())
+    let ok = runtime.block_on(run(calls, budget, window, workers))?;
+    runtime.block_on(batch_reads())?;
+    if !ok {
+        eprintln!("pacing benchmark FAILED: ratio over 1.10, throttling, or client failures");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Does batching help bulk reads? `assigned_users` of 200 Pages, one request each vs batches of
@@ -102,7 +111,8 @@ async fn batch_reads() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(calls: usize, budget: u32, window: Duration, workers: usize) -> anyhow::Result<()> {
+/// Runs the paced invitations and prints the figures; `Ok(true)` when they meet the target.
+async fn run(calls: usize, budget: u32, window: Duration, workers: usize) -> anyhow::Result<bool> {
     let config = SandboxConfig {
         rate_limit: RateLimitConfig {
             business_budget: budget,
@@ -221,5 +231,5 @@ async fn run(calls: usize, budget: u32, window: Duration, workers: usize) -> any
         println!("  most answers in any sliding window {most}");
     }
     println!("  verdict            {}", if ok { "PASS" } else { "FAIL" });
-    Ok(())
+    Ok(ok)
 }

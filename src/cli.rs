@@ -45,10 +45,27 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// Seed file (JSON or TOML) describing businesses, people, assets, partners, tokens.
+        /// Seed file (JSON or TOML) describing businesses, people, assets, partners, tokens,
+        /// and optionally a `sandbox` section (rate limits, require_appsecret_proof, faults).
         /// Default: the demo seed.
         #[arg(long, value_name = "FILE")]
         seed: Option<PathBuf>,
+        /// Refuse Graph calls without `appsecret_proof` (overrides the seed).
+        #[arg(long)]
+        require_appsecret_proof: bool,
+        /// Calls per rolling window per business (overrides the seed).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        business_budget: Option<u32>,
+        /// Calls per rolling window per app (overrides the seed).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        app_budget: Option<u32>,
+        /// Rate-limit window in milliseconds (Meta: 3600000; overrides the seed).
+        #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+        window_ms: Option<u64>,
+        /// Faults active at start: a JSON file shaped like `PUT /_sandbox/faults` (replaces the
+        /// seed's `sandbox.faults`).
+        #[arg(long, value_name = "FILE")]
+        faults: Option<PathBuf>,
     },
     /// Try hubbridge locally: SQLite in a scratch folder, a fresh SCIM token, the server and
     /// the Graph API sandbox with the demo seed.
@@ -104,14 +121,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             token_command(&store, command).await?;
         }
-        Command::Sandbox { port, host, seed } => {
+        Command::Sandbox {
+            port,
+            host,
+            seed,
+            require_appsecret_proof,
+            business_budget,
+            app_budget,
+            window_ms,
+            faults,
+        } => {
             let seed = match seed {
                 Some(path) => Seed::from_path(&path)?,
                 None => Seed::demo(),
             };
+            let mut config = seed.sandbox.apply(SandboxConfig::default())?;
+            if require_appsecret_proof {
+                config.require_appsecret_proof = true;
+            }
+            if let Some(n) = business_budget {
+                config.rate_limit.business_budget = n;
+            }
+            if let Some(n) = app_budget {
+                config.rate_limit.app_budget = n;
+            }
+            if let Some(ms) = window_ms {
+                config.rate_limit.window = std::time::Duration::from_millis(ms);
+            }
+            if let Some(path) = faults {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("reading faults file {}: {e}", path.display()))?;
+                let f: sandbox::FaultConfig = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("parsing faults file {}: {e}", path.display()))?;
+                config = sandbox::seed::SeedSettings {
+                    faults: Some(f),
+                    ..Default::default()
+                }
+                .apply(config)?;
+            }
             let listener = std::net::TcpListener::bind((host.as_str(), port))
                 .map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
-            let server = sandbox::start(SandboxConfig::default(), seed, listener).await?;
+            let server = sandbox::start(config, seed, listener).await?;
             println!("Graph API sandbox");
             println!("  Graph URL:      {}/v25.0/", server.url());
             println!("  control token:  {}", server.control_token().expose());

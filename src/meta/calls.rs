@@ -87,19 +87,29 @@ impl GraphClient {
         parse(v, "me")
     }
 
-    /// `GET /debug_token` for `input` (reference 3.2). An expired or revoked `input` comes back
-    /// as `is_valid: false` with `error`, not as an `Err`.
+    /// `GET /debug_token` for `input` (reference 3.2), asked as the single `GET` operation of
+    /// a batch request (reference 9): the inspected token travels only inside the POST body,
+    /// never in a URL. An expired or revoked `input` comes back as `is_valid: false` with
+    /// `error`, not as an `Err`.
     pub async fn debug_token(
         &self,
         auth: &GraphAuth,
         input: &AccessToken,
     ) -> Result<TokenInfo, GraphError> {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("input_token", input.expose());
+        let op = format!("debug_token?{}", q.finish());
         let v = self
-            .call(
-                auth,
-                Call::get("debug_token").param("input_token", input.expose()),
-            )
-            .await?;
+            .batch_get(auth, &[op])
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| {
+                Err(GraphError::Transient {
+                    meta: None,
+                    detail: "debug_token: the batch answered nothing".into(),
+                })
+            })?;
         let data = v.get("data").cloned().unwrap_or(Value::Null);
         parse(data, "debug_token")
     }
@@ -112,7 +122,20 @@ impl GraphClient {
         auth: &GraphAuth,
         business_id: &str,
     ) -> Result<TokenCheck, GraphError> {
-        let info = self.debug_token(auth, auth.token()).await?;
+        self.check_token_as(auth, auth, business_id).await
+    }
+
+    /// [`GraphClient::check_token`] with another caller inspecting the token (an app token
+    /// `{app-id}|{app-secret}` or another valid token, reference 3.2): a revoked or expired
+    /// `auth` then comes back from `debug_token` as `is_valid: false`, reported as
+    /// `GraphError::TokenInvalid` (HTTP status 200 in its `meta`) with the reason given.
+    pub async fn check_token_as(
+        &self,
+        inspector: &GraphAuth,
+        auth: &GraphAuth,
+        business_id: &str,
+    ) -> Result<TokenCheck, GraphError> {
+        let info = self.debug_token(inspector, auth.token()).await?;
         if !info.is_valid {
             let problem = info.error.clone();
             return Err(GraphError::TokenInvalid {

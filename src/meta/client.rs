@@ -14,7 +14,7 @@ use super::error::{
     classify, throttle_floor, CallKind, ErrorClass, GraphError, MetaError, RestrictionRule,
     ThrottleScope,
 };
-use super::pacing::{Pacer, PacingConfig};
+use super::pacing::{Pacer, PacingConfig, Ticket};
 use super::secret::{AccessToken, AppSecret, GraphAuth};
 use super::types::ListPage;
 use super::usage::UsageReport;
@@ -275,6 +275,23 @@ impl GraphClient {
         params: &[(String, String)],
         kind: CallKind,
     ) -> Result<Value, GraphError> {
+        self.exchange(auth, method, url, params, kind, 1)
+            .await
+            .map(|(body, _, _)| body)
+    }
+
+    /// One HTTP exchange through the pacer. `weight` is how many calls Meta counts for it (the
+    /// operations of a batch). On success, also hands back the ticket (already completed) and
+    /// what the usage headers said, for a batch to account for its operations.
+    async fn exchange(
+        &self,
+        auth: &GraphAuth,
+        method: &reqwest::Method,
+        url: Url,
+        params: &[(String, String)],
+        kind: CallKind,
+        weight: usize,
+    ) -> Result<(Value, Ticket, UsageReport), GraphError> {
         // The node the call is about: the first segment after the version.
         let node = url
             .path_segments()
@@ -285,20 +302,20 @@ impl GraphClient {
         let ticket = self
             .inner
             .pacer
-            .acquire(auth.key(), node.as_deref(), ad_account.as_deref())
+            .acquire(auth.key(), node.as_deref(), ad_account.as_deref(), weight)
             .await?;
-        let mut params: Vec<(&str, &str)> = params
+        let mut form: Vec<(&str, &str)> = params
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         if let Some(p) = auth.proof() {
-            params.push(("appsecret_proof", p));
+            form.push(("appsecret_proof", p));
         }
         let path = url.path().to_string();
         let rb = if *method == reqwest::Method::POST {
-            self.inner.http.post(url).form(&params)
+            self.inner.http.post(url).form(&form)
         } else {
-            self.inner.http.request(method.clone(), url).query(&params)
+            self.inner.http.request(method.clone(), url).query(&form)
         };
         let started = Instant::now();
         let sent = rb
@@ -346,7 +363,7 @@ impl GraphClient {
         let Some(meta) = MetaError::from_body(&body, status).map(Box::new) else {
             self.inner.pacer.complete(&ticket, &report);
             return match status {
-                200..=299 => Ok(body),
+                200..=299 => Ok((body, ticket, report)),
                 500..=599 => Err(GraphError::Transient {
                     meta: None,
                     detail: format!("HTTP {status} without a Graph error"),
@@ -354,32 +371,38 @@ impl GraphClient {
                 _ => Err(other(format!("HTTP {status} without a Graph error"))),
             };
         };
+        self.inner.pacer.complete(&ticket, &report);
+        let business = params
+            .iter()
+            .find(|(k, _)| k == "business")
+            .map(|(_, v)| v.as_str());
+        let subjects: Vec<&str> = node.as_deref().into_iter().chain(business).collect();
+        Err(self.meta_error(meta, kind, &ticket, &report, &subjects, &path))
+    }
+
+    /// Classifies a Graph error; a throttle stops the bucket of the object the call was about
+    /// (`subjects`: the node called, the `business` parameter) in the pacer.
+    fn meta_error(
+        &self,
+        meta: Box<MetaError>,
+        kind: CallKind,
+        ticket: &Ticket,
+        report: &UsageReport,
+        subjects: &[&str],
+        path: &str,
+    ) -> GraphError {
         let class = classify(&meta, kind, &self.inner.cfg.restriction_rules);
         let floor = throttle_floor(&meta, kind, self.inner.cfg.pacing.throttle_floor);
-        self.inner.pacer.complete(&ticket, &report);
         if class != ErrorClass::Throttled {
-            // Includes the 24 h invitation limit: it stops invitations, not the bucket.
-            return Err(GraphError::from_meta(class, meta, floor));
+            // Includes the 24 h invitation limit (it stops invitations, not the bucket) and
+            // policy blocks (368: surfaced as their own class, not a silent bucket hold).
+            return GraphError::from_meta(class, meta, floor);
         }
-        let scope = if meta.code == 4 {
-            ThrottleScope::App
-        } else if let Some(e) = report
-            .business
-            .iter()
-            .find(|b| b.regain_after.is_some())
-            .or(report.business.first())
-        {
-            ThrottleScope::Business(e.object_id.clone())
-        } else if let (Some(a), 80004) = (&ad_account, meta.code) {
-            ThrottleScope::Business(a.clone())
-        } else {
-            ThrottleScope::Token
-        };
-        let explicit = report
-            .longest_regain()
+        let (scope, explicit) = throttle_scope(&meta, report, subjects);
+        let explicit = explicit
             .or(report.ad_account.as_ref().and_then(|a| a.reset_after))
             .map(|d| d.max(Duration::from_millis(100)));
-        let retry_after = self.inner.pacer.throttled(&ticket, &scope, explicit, floor);
+        let retry_after = self.inner.pacer.throttled(ticket, &scope, explicit, floor);
         tracing::warn!(
             graph.path = %path,
             throttle.scope = %scope,
@@ -387,11 +410,11 @@ impl GraphClient {
             code = meta.code,
             "Graph throttled this bucket"
         );
-        Err(GraphError::Throttled {
+        GraphError::Throttled {
             scope,
             retry_after,
             meta: Some(meta),
-        })
+        }
     }
 
     /// Reads a list edge to its end, following `paging.next` (reference 2): stops only when
@@ -448,7 +471,10 @@ impl GraphClient {
 
     /// Up to 50 GET operations in one batch request (reference 9); one result per operation,
     /// in order. A `null` answer (batch timeout) comes back as a transient error for that
-    /// operation. Each operation still counts against the limits.
+    /// operation. Each operation counts as one call for pacing (the batch waits for room for
+    /// all of them), and an operation's throttle error stops its bucket like a single call's.
+    /// `paging.next`/`previous` links in the bodies come back without `access_token` and
+    /// `appsecret_proof`.
     pub async fn batch_get(
         &self,
         auth: &GraphAuth,
@@ -469,43 +495,175 @@ impl GraphClient {
             .base
             .join(&format!("{}/", self.inner.cfg.api_version))
             .map_err(|_| other("could not build the Graph URL"))?;
+        // Reference 9: the top-level `access_token` form field is required. It goes in the
+        // POST body (never a URL), next to the `Authorization` header.
         let params = vec![
+            (
+                "access_token".to_string(),
+                auth.token().expose().to_string(),
+            ),
             ("batch".to_string(), Value::Array(ops).to_string()),
-            ("include_headers".to_string(), "false".to_string()),
         ];
-        let body = self
-            .call_url(auth, &reqwest::Method::POST, url, &params, CallKind::Read)
+        let (body, ticket, top) = self
+            .exchange(
+                auth,
+                &reqwest::Method::POST,
+                url,
+                &params,
+                CallKind::Read,
+                relative_urls.len(),
+            )
             .await?;
         let Value::Array(items) = body else {
             return Err(other("a batch response must be an array"));
         };
         Ok(items
             .into_iter()
-            .map(|item| {
-                let status = item.get("code").and_then(Value::as_u64).unwrap_or(0) as u16;
-                let Some(raw) = item.get("body").and_then(Value::as_str) else {
-                    return Err(GraphError::Transient {
-                        meta: None,
-                        detail: "batch operation did not complete".into(),
-                    });
-                };
-                let v: Value = serde_json::from_str(raw)
-                    .map_err(|_| other("batch operation body is not JSON"))?;
-                match MetaError::from_body(&v, status).map(Box::new) {
-                    None => Ok(v),
-                    Some(meta) => {
-                        let class =
-                            classify(&meta, CallKind::Read, &self.inner.cfg.restriction_rules);
-                        let floor = throttle_floor(
-                            &meta,
-                            CallKind::Read,
-                            self.inner.cfg.pacing.throttle_floor,
-                        );
-                        Err(GraphError::from_meta(class, meta, floor))
+            .zip(relative_urls)
+            .map(|(item, rel)| self.batch_item(item, rel, &ticket, &top))
+            .collect())
+    }
+
+    fn batch_item(
+        &self,
+        item: Value,
+        rel: &str,
+        ticket: &Ticket,
+        top: &UsageReport,
+    ) -> Result<Value, GraphError> {
+        let status = item.get("code").and_then(Value::as_u64).unwrap_or(0);
+        let status = u16::try_from(status).unwrap_or(0);
+        let Some(raw) = item.get("body").and_then(Value::as_str) else {
+            return Err(GraphError::Transient {
+                meta: None,
+                detail: "batch operation did not complete".into(),
+            });
+        };
+        let mut v: Value =
+            serde_json::from_str(raw).map_err(|_| other("batch operation body is not JSON"))?;
+        let Some(meta) = MetaError::from_body(&v, status).map(Box::new) else {
+            scrub_paging(&mut v);
+            return Ok(v);
+        };
+        // The operation's own usage headers, else what the batch response said.
+        let own = item
+            .get("headers")
+            .and_then(Value::as_array)
+            .map(|hs| {
+                let mut map = reqwest::header::HeaderMap::new();
+                for h in hs {
+                    let (Some(n), Some(val)) = (
+                        h.get("name").and_then(Value::as_str),
+                        h.get("value").and_then(Value::as_str),
+                    ) else {
+                        continue;
+                    };
+                    if let (Ok(n), Ok(val)) = (
+                        reqwest::header::HeaderName::from_bytes(n.as_bytes()),
+                        reqwest::header::HeaderValue::from_str(val),
+                    ) {
+                        map.append(n, val);
                     }
                 }
+                UsageReport::from_headers(&map)
             })
-            .collect())
+            .filter(|r| *r != UsageReport::default());
+        let report = own.as_ref().unwrap_or(top);
+        let (path, query) = rel.split_once('?').unwrap_or((rel, ""));
+        let node = path
+            .trim_start_matches('/')
+            .split('/')
+            .find(|s| !s.is_empty() && !version_ok(s));
+        let business: Option<String> = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "business")
+            .map(|(_, v)| v.into_owned());
+        let subjects: Vec<&str> = node.into_iter().chain(business.as_deref()).collect();
+        let path = node.unwrap_or("");
+        Err(self.meta_error(meta, CallKind::Read, ticket, report, &subjects, path))
+    }
+}
+
+/// Which bucket a throttle error stops, and for how long the headers say (reference 8.3 step
+/// 3-4): code 4 is app-wide; otherwise the `X-Business-Use-Case-Usage` entry of the object the
+/// call was about (`subjects`: the node called, the `business` parameter), with that object's
+/// own estimate; a header naming exactly one object names it; an ad-account throttle (80004)
+/// on `act_…` without headers stops that account; anything else holds the token's buckets
+/// with the longest estimate seen.
+fn throttle_scope(
+    meta: &MetaError,
+    report: &UsageReport,
+    subjects: &[&str],
+) -> (ThrottleScope, Option<Duration>) {
+    if meta.code == 4 {
+        return (ThrottleScope::App, None);
+    }
+    let bare = |s: &str| s.strip_prefix("act_").unwrap_or(s).to_string();
+    let named = subjects.iter().find_map(|s| {
+        report
+            .business
+            .iter()
+            .find(|e| bare(&e.object_id) == bare(s))
+            .map(|e| e.object_id.clone())
+    });
+    let only_one = report
+        .business
+        .first()
+        .filter(|f| report.business.iter().all(|e| e.object_id == f.object_id))
+        .map(|f| f.object_id.clone());
+    if let Some(id) = named.or(only_one) {
+        let own = report
+            .business
+            .iter()
+            .filter(|e| e.object_id == id)
+            .filter_map(|e| e.regain_after)
+            .max();
+        return (ThrottleScope::Business(id), own);
+    }
+    if let Some(a) = subjects.first().filter(|s| s.starts_with("act_")) {
+        if meta.code == 80004 {
+            return (ThrottleScope::Business((*a).to_string()), None);
+        }
+    }
+    (ThrottleScope::Token, report.longest_regain())
+}
+
+/// Drops `access_token` and `appsecret_proof` from every `paging.next` / `paging.previous` in
+/// a body (nested expansions included): Meta repeats the caller's token there (reference 2).
+/// A link that is not a URL is removed.
+pub(crate) fn scrub_paging(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Object(p)) = o.get_mut("paging") {
+                for key in ["next", "previous"] {
+                    let Some(link) = p.get(key) else { continue };
+                    let cleaned = link.as_str().and_then(|l| Url::parse(l).ok()).map(|mut u| {
+                        let kept: Vec<(String, String)> = u
+                            .query_pairs()
+                            .filter(|(k, _)| k != "access_token" && k != "appsecret_proof")
+                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                            .collect();
+                        u.set_query(None);
+                        if !kept.is_empty() {
+                            u.query_pairs_mut().extend_pairs(kept);
+                        }
+                        u.to_string()
+                    });
+                    match cleaned {
+                        Some(c) => {
+                            p.insert(key.to_string(), Value::String(c));
+                        }
+                        None => {
+                            p.remove(key);
+                        }
+                    }
+                }
+            }
+            for (_, child) in o.iter_mut() {
+                scrub_paging(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(scrub_paging),
+        _ => {}
     }
 }
 
@@ -544,5 +702,98 @@ mod tests {
             ..GraphConfig::default()
         });
         assert!(bad.is_err());
+    }
+
+    fn entry(id: &str, regain_min: u64) -> super::super::usage::BucUsage {
+        super::super::usage::BucUsage {
+            object_id: id.into(),
+            kind: Some("ads_management".into()),
+            usage: 100.0,
+            regain_after: Some(Duration::from_secs(regain_min * 60)).filter(|d| !d.is_zero()),
+        }
+    }
+
+    fn meta(code: i64) -> MetaError {
+        MetaError {
+            message: String::new(),
+            error_type: None,
+            code,
+            subcode: None,
+            fbtrace_id: None,
+            is_transient: None,
+            user_title: None,
+            user_msg: None,
+            http_status: 400,
+        }
+    }
+
+    #[test]
+    fn a_throttle_stops_the_object_called_with_its_own_wait() {
+        let report = UsageReport {
+            business: vec![entry("5550001", 30), entry("3001", 2), entry("3001", 0)],
+            ..UsageReport::default()
+        };
+
+        let on_account = throttle_scope(&meta(80004), &report, &["act_3001"]);
+        let by_param = throttle_scope(&meta(613), &report, &["20001", "5550001"]);
+        let unknown = throttle_scope(&meta(613), &report, &["999"]);
+        let app = throttle_scope(&meta(4), &report, &["act_3001"]);
+
+        assert_eq!(
+            on_account,
+            (
+                ThrottleScope::Business("3001".into()),
+                Some(Duration::from_secs(120))
+            )
+        );
+        assert_eq!(
+            by_param,
+            (
+                ThrottleScope::Business("5550001".into()),
+                Some(Duration::from_secs(1800))
+            )
+        );
+        assert_eq!(
+            unknown,
+            (ThrottleScope::Token, Some(Duration::from_secs(1800))),
+            "ambiguous: hold every bucket of the token, with the longest estimate"
+        );
+        assert_eq!(app.0, ThrottleScope::App);
+        let single = UsageReport {
+            business: vec![entry("5550001", 0)],
+            ..UsageReport::default()
+        };
+        assert_eq!(
+            throttle_scope(&meta(613), &single, &["me"]),
+            (ThrottleScope::Business("5550001".into()), None)
+        );
+    }
+
+    #[test]
+    fn paging_links_in_bodies_lose_the_token_at_any_depth() {
+        let mut v = serde_json::json!({
+            "data": [{ "id": "1", "assigned_pages": { "data": [], "paging": {
+                "next": "https://graph.facebook.com/v25.0/1/assigned_pages?access_token=EAAsecret&after=QQ"
+            }}}],
+            "paging": {
+                "cursors": { "after": "QQ" },
+                "next": "https://graph.facebook.com/v25.0/5/business_users?limit=2&access_token=EAAsecret&appsecret_proof=ab&after=QQ",
+                "previous": "not a url EAAsecret"
+            }
+        });
+
+        scrub_paging(&mut v);
+
+        let shown = v.to_string();
+        assert!(
+            !shown.contains("EAAsecret") && !shown.contains("appsecret_proof"),
+            "{shown}"
+        );
+        assert_eq!(
+            v.pointer("/paging/next").and_then(Value::as_str),
+            Some("https://graph.facebook.com/v25.0/5/business_users?limit=2&after=QQ")
+        );
+        assert!(v.pointer("/paging/previous").is_none());
+        assert!(v.pointer("/data/0/assigned_pages/paging/next").is_some());
     }
 }

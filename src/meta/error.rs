@@ -17,6 +17,12 @@ pub enum ErrorClass {
     LastAdmin,
     InvitationLimit,
     NewSystemUserRestriction,
+    /// hubbridge's own configuration is wrong: code 100 about `appsecret_proof` (missing or
+    /// invalid — the configured app secret does not match the token's app).
+    Config,
+    /// Code 368: Meta blocked the app or token for policy violations. Deferred with a long
+    /// backoff and surfaced to admins; not a rate-limit bucket.
+    PolicyBlocked,
     Transient,
     Other,
 }
@@ -156,6 +162,15 @@ pub enum GraphError {
     },
     #[error("the business or system user may not manage people yet: {meta}")]
     NewSystemUserRestriction { meta: Box<MetaError> },
+    /// The app secret / `appsecret_proof` configuration is wrong: fix the configuration.
+    #[error("configuration error (check the app secret used for appsecret_proof): {meta}")]
+    Config { meta: Box<MetaError> },
+    /// Code 368: blocked for policy violations; tell an admin, try again after `retry_after`.
+    #[error("blocked by Meta for policy reasons (admin attention needed), retry after {}s: {meta}", retry_after.as_secs())]
+    PolicyBlocked {
+        retry_after: Duration,
+        meta: Box<MetaError>,
+    },
     #[error("transient failure ({detail}){}", suffix(meta))]
     Transient {
         meta: Option<Box<MetaError>>,
@@ -178,6 +193,8 @@ impl GraphError {
             GraphError::LastAdmin { .. } => ErrorClass::LastAdmin,
             GraphError::InvitationLimit { .. } => ErrorClass::InvitationLimit,
             GraphError::NewSystemUserRestriction { .. } => ErrorClass::NewSystemUserRestriction,
+            GraphError::Config { .. } => ErrorClass::Config,
+            GraphError::PolicyBlocked { .. } => ErrorClass::PolicyBlocked,
             GraphError::Transient { .. } => ErrorClass::Transient,
             GraphError::Other { .. } => ErrorClass::Other,
         }
@@ -194,7 +211,9 @@ impl GraphError {
             | GraphError::NotFoundOrInvalidParam { meta }
             | GraphError::LastAdmin { meta }
             | GraphError::InvitationLimit { meta, .. }
-            | GraphError::NewSystemUserRestriction { meta } => Some(&**meta),
+            | GraphError::NewSystemUserRestriction { meta }
+            | GraphError::Config { meta }
+            | GraphError::PolicyBlocked { meta, .. } => Some(&**meta),
         }
     }
 
@@ -202,7 +221,8 @@ impl GraphError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GraphError::Throttled { retry_after, .. }
-            | GraphError::InvitationLimit { retry_after, .. } => Some(*retry_after),
+            | GraphError::InvitationLimit { retry_after, .. }
+            | GraphError::PolicyBlocked { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -227,6 +247,8 @@ impl GraphError {
             ErrorClass::NotFoundOrInvalidParam => GraphError::NotFoundOrInvalidParam { meta },
             ErrorClass::LastAdmin => GraphError::LastAdmin { meta },
             ErrorClass::NewSystemUserRestriction => GraphError::NewSystemUserRestriction { meta },
+            ErrorClass::Config => GraphError::Config { meta },
+            ErrorClass::PolicyBlocked => GraphError::PolicyBlocked { retry_after, meta },
             ErrorClass::Transient => GraphError::Transient {
                 meta: Some(meta),
                 detail: "Meta reported a temporary failure".into(),
@@ -299,7 +321,7 @@ const CLASS_TABLE: &[Row] = &[
     row(One(190), None, None, C::TokenInvalid),
     row(Range(200, 299), None, None, C::PermissionMissing),
     row(One(341), None, None, C::Throttled),
-    row(One(368), None, None, C::Throttled),
+    row(One(368), None, None, C::PolicyBlocked),
     row(One(613), None, None, C::Throttled),
     row(One(3914), None, None, C::LastAdmin),
     row(One(3919), None, None, C::Transient),
@@ -343,6 +365,16 @@ impl RestrictionRule {
 pub fn classify(meta: &MetaError, kind: CallKind, restrictions: &[RestrictionRule]) -> ErrorClass {
     if restrictions.iter().any(|r| r.matches(meta)) {
         return ErrorClass::NewSystemUserRestriction;
+    }
+    // Reference 7.2: the appsecret_proof errors share code 100 with bad parameters; only the
+    // message tells them apart (a message fallback, after the code).
+    if meta.code == 100
+        && meta
+            .message
+            .to_ascii_lowercase()
+            .contains("appsecret_proof")
+    {
+        return ErrorClass::Config;
     }
     let hit = CLASS_TABLE.iter().find(|r| {
         let code_ok = match r.codes {
@@ -415,6 +447,41 @@ mod tests {
             classify(&m, CallKind::Write, &rules),
             ErrorClass::PermissionMissing
         );
+    }
+
+    #[test]
+    fn appsecret_proof_errors_are_config_and_368_is_a_policy_block() {
+        for msg in [
+            "API calls from the server require an appsecret_proof argument",
+            "Invalid appsecret_proof provided in the API argument",
+        ] {
+            assert_eq!(
+                classify(&meta(100, None, msg), CallKind::Read, &[]),
+                ErrorClass::Config
+            );
+        }
+        assert_eq!(
+            classify(
+                &meta(100, None, "(#100) Invalid parameter"),
+                CallKind::Read,
+                &[]
+            ),
+            ErrorClass::NotFoundOrInvalidParam
+        );
+        let blocked = meta(
+            368,
+            None,
+            "(#368) The action attempted has been deemed abusive",
+        );
+        assert_eq!(
+            classify(&blocked, CallKind::Write, &[]),
+            ErrorClass::PolicyBlocked
+        );
+        let floor = throttle_floor(&blocked, CallKind::Write, Duration::from_secs(60));
+        let e = GraphError::from_meta(ErrorClass::PolicyBlocked, Box::new(blocked), floor);
+        assert_eq!(e.class(), ErrorClass::PolicyBlocked);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3600)));
+        assert!(e.to_string().contains("admin"));
     }
 
     #[test]

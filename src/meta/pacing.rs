@@ -15,6 +15,11 @@
 //! A call counts until one window after its answer arrived (Meta counted it at some moment
 //! before that, so it has surely left Meta's window by then), or, if never answered,
 //! until one window plus the request timeout after it was sent.
+//!
+//! A batch of N operations is N calls (Meta counts each, reference 9): it is admitted only when
+//! every bucket has room for all N, holds N stamps, and its answer credits N calls to the
+//! estimate. Waits from headers or backoff never hold a bucket for more than 24 h, and all
+//! `Instant` arithmetic saturates instead of panicking.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +61,24 @@ impl Default for PacingConfig {
     }
 }
 
+/// The longest any bucket is held, whatever a header or a backoff says (the 24 h invitation
+/// limit is Meta's longest documented block).
+const MAX_HOLD: Duration = Duration::from_secs(24 * 3600);
+
+/// `t + d`, saturating instead of panicking when `d` is too large for `Instant`.
+fn later(t: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        if let Some(x) = t.checked_add(d) {
+            return x;
+        }
+        d /= 2;
+        if d.is_zero() {
+            return t;
+        }
+    }
+}
+
 struct Stamp {
     id: u64,
     sent: Instant,
@@ -85,8 +108,8 @@ impl Bucket {
     /// `window + stale` after it was sent.
     fn expiry(c: &Stamp, window: Duration, stale: Duration) -> Instant {
         match c.done {
-            Some(d) => d + window,
-            None => c.sent + window + stale,
+            Some(d) => later(d, window),
+            None => later(c.sent, window.saturating_add(stale)),
         }
     }
 
@@ -112,7 +135,14 @@ impl Bucket {
         self.estimates.iter().map(|(_, e)| *e).reduce(f64::max)
     }
 
-    fn verdict(&mut self, now: Instant, cfg: &PacingConfig, stale: Duration) -> Verdict {
+    /// Whether `need` more calls (a batch counts each operation) may go now.
+    fn verdict(
+        &mut self,
+        now: Instant,
+        cfg: &PacingConfig,
+        stale: Duration,
+        need: usize,
+    ) -> Verdict {
         self.prune(now, cfg.window, stale);
         if let Some(b) = self.blocked_until.filter(|b| *b > now) {
             return Verdict::Blocked(b - now);
@@ -123,23 +153,26 @@ impl Bucket {
             .unwrap_or_default();
         if let Some(n) = self.estimate() {
             let limit = ((n * cfg.target_usage / 100.0).floor() as usize).max(1);
-            if self.calls.len() >= limit {
-                // Room appears when the (len - limit + 1)-th earliest expiry passes.
+            let need = need.max(1);
+            if !self.calls.is_empty() && self.calls.len() + need > limit {
+                // Room for `need` appears when the (len + need - limit)-th earliest expiry
+                // passes; a batch larger than the whole budget waits for an empty bucket.
                 let mut expiries: Vec<Instant> = self
                     .calls
                     .iter()
                     .map(|c| Self::expiry(c, cfg.window, stale))
                     .collect();
-                let k = self.calls.len() - limit;
+                let k = (self.calls.len() + need - limit - 1).min(self.calls.len() - 1);
                 let (_, kth, _) = expiries.select_nth_unstable(k);
                 wait = wait.max(kth.saturating_duration_since(now));
             }
         } else if let Some(seen) = self.seen {
             if self.usage >= cfg.target_usage {
-                wait = wait.max((seen + cfg.window / 20).saturating_duration_since(now));
+                wait = wait.max(later(seen, cfg.window / 20).saturating_duration_since(now));
             } else if self.usage >= cfg.slow_down_at {
                 if let Some(last) = self.calls.back() {
-                    wait = wait.max((last.sent + cfg.window / 100).saturating_duration_since(now));
+                    wait =
+                        wait.max(later(last.sent, cfg.window / 100).saturating_duration_since(now));
                 }
             }
         }
@@ -150,17 +183,25 @@ impl Bucket {
         }
     }
 
-    /// Records what a response said about this bucket; `sent` is when that call was sent.
-    fn observe(&mut self, usage: f64, sent: Instant, recv: Instant, window: Duration) {
+    /// Records what a response said about this bucket; `sent` is when that call was sent and
+    /// `weight` how many calls Meta counted for it (the operations of a batch).
+    fn observe(
+        &mut self,
+        usage: f64,
+        sent: Instant,
+        recv: Instant,
+        window: Duration,
+        weight: usize,
+    ) {
         self.usage = usage;
         self.seen = Some(recv);
         self.streak = 0;
         let proven = self
             .calls
             .iter()
-            .filter(|c| c.done.is_some_and(|d| d <= sent) && c.sent + window > recv)
+            .filter(|c| c.done.is_some_and(|d| d <= sent) && later(c.sent, window) > recv)
             .count()
-            + 1;
+            + weight.max(1);
         self.estimates
             .push_back((recv, proven as f64 * 100.0 / (usage.floor() + 1.0)));
     }
@@ -183,7 +224,10 @@ impl Bucket {
 
 /// A call admitted by the pacer; hand it back with what the response said.
 pub(crate) struct Ticket {
+    /// First of the `weight` consecutive stamp ids this call holds.
     id: u64,
+    /// Calls Meta counts for this request: 1, or the operations of a batch.
+    weight: u64,
     token: String,
     keys: Vec<String>,
     sent: Instant,
@@ -226,6 +270,9 @@ pub(crate) struct Pacer {
 fn scope_of(key: &str) -> ThrottleScope {
     if key.starts_with("app@") {
         ThrottleScope::App
+    } else if key.starts_with("tok:") {
+        // The token-wide hold (no header named a bucket): never reported as a business.
+        ThrottleScope::Token
     } else {
         let id = key.split_once(':').map(|(_, id)| id).unwrap_or(key);
         ThrottleScope::Business(id.to_string())
@@ -278,12 +325,15 @@ impl Pacer {
 
     /// Waits until every bucket this call counts against has room; a throttled bucket, or a
     /// wait longer than `max_wait`, is returned as `GraphError::Throttled` without calling.
+    /// `weight` is how many calls Meta will count (each operation of a batch counts, reference 9).
     pub async fn acquire(
         &self,
         token: &str,
         node: Option<&str>,
         ad_account: Option<&str>,
+        weight: usize,
     ) -> Result<Ticket, GraphError> {
+        let weight = weight.max(1);
         loop {
             let now = Instant::now();
             let wait = {
@@ -297,7 +347,7 @@ impl Pacer {
                             .buckets
                             .entry(k.clone())
                             .or_default()
-                            .verdict(now, &self.cfg, self.stale)
+                            .verdict(now, &self.cfg, self.stale, weight)
                         {
                             Verdict::Go => {}
                             Verdict::Wait(d) => {
@@ -317,12 +367,16 @@ impl Pacer {
                     }
                 }
                 if wait.is_zero() {
-                    let id = self.seq.fetch_add(1, Ordering::Relaxed);
+                    let id = self.seq.fetch_add(weight as u64, Ordering::Relaxed);
                     for k in &keys {
-                        st.buckets.entry(k.clone()).or_default().ensure(id, now);
+                        let b = st.buckets.entry(k.clone()).or_default();
+                        for i in 0..weight as u64 {
+                            b.ensure(id + i, now);
+                        }
                     }
                     return Ok(Ticket {
                         id,
+                        weight: weight as u64,
                         token: token.to_string(),
                         keys,
                         sent: now,
@@ -355,22 +409,25 @@ impl Pacer {
         let recv = Instant::now();
         let window = self.cfg.window;
         let mut st = self.lock();
+        let ids = ticket.id..ticket.id + ticket.weight;
         for k in &ticket.keys {
             if let Some(b) = st.buckets.get_mut(k) {
-                if let Some(c) = b.calls.iter_mut().find(|c| c.id == ticket.id) {
+                for c in b.calls.iter_mut().filter(|c| ids.contains(&c.id)) {
                     c.done = Some(recv);
                 }
             }
         }
         let observe = |st: &mut State, key: String, usage: f64, pause: Option<Duration>| {
             let b = st.buckets.entry(key).or_default();
-            b.ensure(ticket.id, ticket.sent);
-            if let Some(c) = b.calls.iter_mut().find(|c| c.id == ticket.id) {
+            for id in ids.clone() {
+                b.ensure(id, ticket.sent);
+            }
+            for c in b.calls.iter_mut().filter(|c| ids.contains(&c.id)) {
                 c.done = Some(recv);
             }
-            b.observe(usage, ticket.sent, recv, window);
+            b.observe(usage, ticket.sent, recv, window, ticket.weight as usize);
             if let Some(p) = pause {
-                let until = recv + p;
+                let until = later(recv, p.min(MAX_HOLD));
                 b.pause_until = Some(b.pause_until.map_or(until, |u| u.max(until)));
             }
         };
@@ -435,14 +492,19 @@ impl Pacer {
             .unwrap_or(0);
         let wait = explicit.unwrap_or_else(|| {
             use rand::Rng as _;
-            let base = floor
+            // Jitter first, then the cap: the wait never exceeds `max_backoff` (or the floor,
+            // when a floor is longer than the cap, e.g. 368's hour under a shorter cap).
+            let cap = self.cfg.max_backoff.max(floor);
+            floor
                 .saturating_mul(1u32 << streak.min(6))
-                .min(self.cfg.max_backoff.max(floor));
-            base.mul_f64(rand::rng().random_range(1.0..1.25))
+                .min(cap)
+                .mul_f64(rand::rng().random_range(1.0..1.25))
+                .min(cap)
         });
+        let wait = wait.min(MAX_HOLD);
         for k in keys {
             let b = st.buckets.entry(k).or_default();
-            b.blocked_until = Some(now + wait);
+            b.blocked_until = Some(later(now, wait));
             b.streak = b.streak.saturating_add(1);
             // The budget may have changed: learn it again.
             b.estimates.clear();
@@ -473,8 +535,8 @@ mod tests {
             c.done = Some(t0 + Duration::from_millis(100));
         }
 
-        let just_after_sent = b.verdict(t0 + Duration::from_millis(1050), &cfg, stale);
-        let after_answered = b.verdict(t0 + Duration::from_millis(1101), &cfg, stale);
+        let just_after_sent = b.verdict(t0 + Duration::from_millis(1050), &cfg, stale, 1);
+        let after_answered = b.verdict(t0 + Duration::from_millis(1101), &cfg, stale, 1);
 
         assert!(
             matches!(just_after_sent, Verdict::Wait(d) if d <= Duration::from_millis(50) && !d.is_zero()),
@@ -496,12 +558,12 @@ mod tests {
         b.ensure(1, t0);
 
         assert!(matches!(
-            b.verdict(t0 + Duration::from_millis(2500), &cfg, stale),
+            b.verdict(t0 + Duration::from_millis(2500), &cfg, stale, 1),
             Verdict::Wait(_)
         ));
         // The estimate itself has left the window by now; the stale call is gone too.
         assert!(matches!(
-            b.verdict(t0 + Duration::from_millis(3001), &cfg, stale),
+            b.verdict(t0 + Duration::from_millis(3001), &cfg, stale, 1),
             Verdict::Go
         ));
         assert!(b.calls.is_empty());
@@ -517,12 +579,127 @@ mod tests {
             let sent = start + Duration::from_millis(k);
             b.ensure(k, sent);
             let usage = (k * 100 / 200) as f64;
-            b.observe(usage, sent, sent, window);
+            b.observe(usage, sent, sent, window, 1);
             if let Some(c) = b.calls.iter_mut().find(|c| c.id == k) {
                 c.done = Some(sent);
             }
         }
         let est = b.estimate().unwrap_or_default();
         assert!(est < 200.0 && est > 195.0, "estimate {est}");
+    }
+
+    fn ticket(p: &Pacer, weight: usize) -> Ticket {
+        futures_util::FutureExt::now_or_never(p.acquire("tok", Some("5550001"), None, weight))
+            .expect("no wait")
+            .expect("admitted")
+    }
+
+    #[test]
+    fn a_batch_counts_each_operation_in_its_buckets() {
+        let p = Pacer::new(PacingConfig::default(), Duration::from_secs(30));
+        let t = ticket(&p, 50);
+        let report = UsageReport {
+            business: vec![crate::meta::BucUsage {
+                object_id: "5550001".into(),
+                kind: None,
+                usage: 49.0,
+                regain_after: None,
+            }],
+            ..UsageReport::default()
+        };
+        p.complete(&t, &report);
+
+        let st = p.lock();
+        assert_eq!(st.buckets["app@tok"].calls.len(), 50);
+        let b = &st.buckets["buc:5550001"];
+        assert_eq!(b.calls.len(), 50);
+        assert!(b.calls.iter().all(|c| c.done.is_some()));
+        // 50 calls at 49 %: the budget is proven above 100·50/50 = 100 calls.
+        assert_eq!(b.estimate(), Some(100.0));
+    }
+
+    #[test]
+    fn a_batch_waits_for_room_for_all_its_operations() {
+        let cfg = PacingConfig {
+            window: Duration::from_secs(10),
+            ..PacingConfig::default()
+        };
+        let stale = Duration::from_secs(1);
+        let t0 = Instant::now();
+        let mut b = Bucket::default();
+        // Budget 100: 95 may count; 60 already do.
+        b.estimates.push_back((t0, 100.0));
+        for id in 0..60 {
+            b.ensure(id, t0);
+            b.calls[id as usize].done = Some(t0);
+        }
+        assert!(matches!(b.verdict(t0, &cfg, stale, 35), Verdict::Go));
+        assert!(matches!(b.verdict(t0, &cfg, stale, 36), Verdict::Wait(_)));
+        assert!(matches!(b.verdict(t0, &cfg, stale, 500), Verdict::Wait(_)));
+    }
+
+    #[test]
+    fn the_token_wide_hold_is_reported_as_token_scope() {
+        assert_eq!(scope_of("tok:abcd"), ThrottleScope::Token);
+        assert_eq!(scope_of("app@abcd"), ThrottleScope::App);
+        assert_eq!(
+            scope_of("buc:5550001"),
+            ThrottleScope::Business("5550001".into())
+        );
+        let p = Pacer::new(PacingConfig::default(), Duration::from_secs(30));
+        let t = ticket(&p, 1);
+        p.throttled(&t, &ThrottleScope::Token, None, Duration::from_secs(60));
+        let again =
+            futures_util::FutureExt::now_or_never(p.acquire("tok", Some("5550001"), None, 1))
+                .expect("no wait");
+        assert!(matches!(
+            again,
+            Err(GraphError::Throttled {
+                scope: ThrottleScope::Token,
+                meta: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn absurd_waits_never_overflow_and_backoff_is_capped_after_jitter() {
+        let p = Pacer::new(
+            PacingConfig {
+                max_backoff: Duration::from_secs(100),
+                ..PacingConfig::default()
+            },
+            Duration::from_secs(30),
+        );
+        let t = ticket(&p, 1);
+        let huge = p.throttled(
+            &t,
+            &ThrottleScope::Business("1".into()),
+            Some(Duration::MAX),
+            Duration::from_secs(60),
+        );
+        assert_eq!(huge, MAX_HOLD);
+        p.complete(
+            &t,
+            &UsageReport {
+                business: vec![crate::meta::BucUsage {
+                    object_id: "2".into(),
+                    kind: None,
+                    usage: 100.0,
+                    regain_after: Some(Duration::MAX),
+                }],
+                ..UsageReport::default()
+            },
+        );
+        assert!(later(Instant::now(), Duration::MAX) >= Instant::now());
+        for _ in 0..20 {
+            let w = p.throttled(
+                &t,
+                &ThrottleScope::Business("3".into()),
+                None,
+                Duration::from_secs(60),
+            );
+            assert!(w <= Duration::from_secs(100), "{w:?}");
+        }
     }
 }

@@ -56,6 +56,20 @@ impl UsageReport {
     }
 }
 
+/// The longest wait a usage header is believed about (Meta's longest documented block is the
+/// 24 h invitation limit): absurd values (`1e300`, huge integers) are clamped to it instead of
+/// overflowing `Duration`/`Instant` arithmetic.
+pub const MAX_HEADER_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A wait of `secs` seconds from a header: `None` unless finite and positive, clamped to
+/// [`MAX_HEADER_WAIT`].
+fn wait_secs(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs.min(MAX_HEADER_WAIT.as_secs_f64())).ok()
+}
+
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
@@ -84,8 +98,7 @@ pub fn parse_ad_account_usage(raw: &str) -> Option<AdAccountUsage> {
         reset_after: o
             .get("reset_time_duration")
             .and_then(num)
-            .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64),
+            .and_then(wait_secs),
     })
 }
 
@@ -135,8 +148,8 @@ pub fn parse_buc_usage(raw: &str) -> Vec<BucUsage> {
                 regain_after: o
                     .get("estimated_time_to_regain_access")
                     .and_then(num)
-                    .filter(|m| *m > 0.0)
-                    .map(|m| Duration::from_secs_f64(m * 60.0)),
+                    // Clamp before converting: minutes × 60 must not overflow to infinity.
+                    .and_then(|m| wait_secs(m.min(MAX_HEADER_WAIT.as_secs_f64()) * 60.0)),
             });
         }
     }
@@ -158,6 +171,42 @@ mod tests {
         assert_eq!(u[1].usage, 99.0);
         assert_eq!(u[1].regain_after, Some(Duration::from_secs(90)));
         assert_eq!(u[2].kind.as_deref(), Some("some_new_type"));
+    }
+
+    #[test]
+    fn absurd_waits_are_clamped_or_ignored_never_panic() {
+        let day = Some(MAX_HEADER_WAIT);
+        for (raw, want) in [
+            ("1e300", day),
+            ("\"1e300\"", day),
+            ("18446744073709551616", day),
+            ("99999999999999999999999999", day),
+            ("1.7976931348623157e308", day),
+            ("-1", None),
+            ("\"-1\"", None),
+            ("\"NaN\"", None),
+            ("\"nan\"", None),
+            ("\"inf\"", None),
+            ("\"-inf\"", None),
+            ("0", None),
+            ("2", Some(Duration::from_secs(120))),
+        ] {
+            let buc = format!(
+                r#"{{"1":[{{"type":"pages","call_count":100,"estimated_time_to_regain_access":{raw}}}]}}"#
+            );
+            let u = parse_buc_usage(&buc);
+            assert_eq!(u.first().and_then(|e| e.regain_after), want, "buc {raw}");
+            let ad = format!(r#"{{"acc_id_util_pct": 100, "reset_time_duration": {raw}}}"#);
+            let want_ad = want.map(|w| if w == MAX_HEADER_WAIT { w } else { w / 60 });
+            assert_eq!(
+                parse_ad_account_usage(&ad).and_then(|a| a.reset_after),
+                want_ad,
+                "ad {raw}"
+            );
+        }
+        // Usage percentages that are not finite are dropped like any garbage.
+        assert_eq!(parse_app_usage(r#"{"call_count": "NaN"}"#), None);
+        assert_eq!(parse_app_usage(r#"{"call_count": 1e300}"#), Some(1e300));
     }
 
     #[test]

@@ -406,6 +406,9 @@ async fn graph(req: HttpRequest, body: web::Bytes, state: web::Data<SandboxState
         base_url,
         proof_checked: false,
     };
+    state
+        .world()
+        .note_url(&request.segments.join("/"), req.query_string());
     let delay = state.world().latency_for(&request);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

@@ -18,6 +18,90 @@ pub struct Seed {
     pub businesses: Vec<SeedBusiness>,
     #[serde(default)]
     pub tokens: Vec<SeedToken>,
+    /// How the sandbox behaves from the start (`[sandbox]` in TOML, `"sandbox"` in JSON):
+    /// rate limits, `require_appsecret_proof`, faults. Applied by
+    /// [`SeedSettings::apply`]; `hubbridge sandbox` flags override it.
+    #[serde(default)]
+    pub sandbox: SeedSettings,
+}
+
+/// Start-time behaviour a seed file may set; every field is optional (absent = the
+/// [`SandboxConfig`](super::SandboxConfig) default).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSettings {
+    #[serde(default)]
+    pub require_appsecret_proof: Option<bool>,
+    #[serde(default)]
+    pub rate_limit: SeedRateLimit,
+    /// Faults active at start (same shape as `PUT /_sandbox/faults`).
+    #[serde(default)]
+    pub faults: Option<super::FaultConfig>,
+    /// Invitations per business per rolling 24 h, for businesses without their own limit.
+    #[serde(default)]
+    pub default_invitation_limit: Option<u32>,
+}
+
+/// Rate-limit settings a seed may set (reference 8; see `RateLimitConfig`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRateLimit {
+    #[serde(default)]
+    pub business_budget: Option<u32>,
+    #[serde(default)]
+    pub app_budget: Option<u32>,
+    #[serde(default)]
+    pub window_ms: Option<u64>,
+    #[serde(default)]
+    pub count_throttled_calls: Option<bool>,
+    #[serde(default)]
+    pub fractional_regain_minutes: Option<bool>,
+    #[serde(default)]
+    pub throttle_code: Option<i64>,
+}
+
+impl SeedSettings {
+    /// `config` with every setting this seed gives applied.
+    pub fn apply(&self, mut config: super::SandboxConfig) -> anyhow::Result<super::SandboxConfig> {
+        if let Some(v) = self.require_appsecret_proof {
+            config.require_appsecret_proof = v;
+        }
+        let r = &self.rate_limit;
+        if let Some(v) = r.business_budget {
+            anyhow::ensure!(v > 0, "sandbox.rate_limit.business_budget must be positive");
+            config.rate_limit.business_budget = v;
+        }
+        if let Some(v) = r.app_budget {
+            anyhow::ensure!(v > 0, "sandbox.rate_limit.app_budget must be positive");
+            config.rate_limit.app_budget = v;
+        }
+        if let Some(v) = r.window_ms {
+            anyhow::ensure!(v > 0, "sandbox.rate_limit.window_ms must be positive");
+            config.rate_limit.window = std::time::Duration::from_millis(v);
+        }
+        if let Some(v) = r.count_throttled_calls {
+            config.rate_limit.count_throttled_calls = v;
+        }
+        if let Some(v) = r.fractional_regain_minutes {
+            config.rate_limit.fractional_regain_minutes = v;
+        }
+        if let Some(v) = r.throttle_code {
+            config.rate_limit.throttle_code = v;
+        }
+        if let Some(f) = &self.faults {
+            anyhow::ensure!(
+                f.error_rates
+                    .iter()
+                    .all(|e| e.rate.is_finite() && (0.0..=1.0).contains(&e.rate)),
+                "sandbox.faults.error_rates: rate must be between 0 and 1"
+            );
+            config.faults = f.clone();
+        }
+        if let Some(v) = self.default_invitation_limit {
+            config.default_invitation_limit = Some(v);
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -553,6 +637,7 @@ impl Seed {
                     &["business_management"],
                 ),
             ],
+            sandbox: SeedSettings::default(),
         }
     }
 }

@@ -195,6 +195,12 @@ const SECRET_PARAMS: [&str; 6] = [
     "revoke_token",
 ];
 
+/// Parameters holding a token or secret (not `appsecret_proof`, a digest meant to travel with
+/// the call): never acceptable in a URL.
+pub fn is_secret_token_param(key: &str) -> bool {
+    SECRET_PARAMS.contains(&key) && key != "appsecret_proof"
+}
+
 /// Request parameters merged from the query string and the body, in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct Params(pub Vec<(String, String)>);

@@ -51,7 +51,6 @@ impl World {
         let app_budget = self.rate.app_budget.max(1);
         let app_window = self.rate.window;
         let count_throttled = self.rate.count_throttled_calls;
-        let fractional = self.rate.fractional_regain_minutes;
 
         let app = self.app_windows.entry(tok.app_id.clone()).or_default();
         app.prune(now, app_window);
@@ -59,12 +58,6 @@ impl World {
         if !app_over || count_throttled {
             app.calls.push_back(now);
         }
-        let app_pct = (app.calls.len() as u64 * 100 / app_budget as u64).min(100);
-        headers.push((
-            "x-app-usage".into(),
-            json!({ "call_count": app_pct, "total_time": app_pct / 2, "total_cputime": app_pct / 3 })
-                .to_string(),
-        ));
 
         let w = self
             .business_windows
@@ -75,6 +68,54 @@ impl World {
         if (!over && !app_over) || count_throttled {
             w.calls.push_back(now);
         }
+        headers.extend(self.usage_headers(tok, now, ad_account));
+        if app_over {
+            self.stats.throttled += 1;
+            return Err(GraphFault::app_throttled());
+        }
+        if over {
+            self.stats.throttled += 1;
+            return Err(GraphFault::new(
+                self.rate.throttle_code,
+                None,
+                "OAuthException",
+                format!(
+                    "(#{}) Calls to this api have exceeded the rate limit.",
+                    self.rate.throttle_code
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The usage headers (reference 8.2) for the token's business and app as they stand,
+    /// without counting a call: on every counted response, and on the top-level response of a
+    /// batch (after its operations were counted).
+    pub(super) fn usage_headers(
+        &mut self,
+        tok: &Token,
+        now: Instant,
+        ad_account: bool,
+    ) -> Vec<(String, String)> {
+        let (budget, window) = self.budget_for(&tok.business_id);
+        let budget = budget.max(1);
+        let app_budget = self.rate.app_budget.max(1);
+        let app_window = self.rate.window;
+        let fractional = self.rate.fractional_regain_minutes;
+        let mut headers = Vec::new();
+        let app = self.app_windows.entry(tok.app_id.clone()).or_default();
+        app.prune(now, app_window);
+        let app_pct = (app.calls.len() as u64 * 100 / app_budget as u64).min(100);
+        headers.push((
+            "x-app-usage".into(),
+            json!({ "call_count": app_pct, "total_time": app_pct / 2, "total_cputime": app_pct / 3 })
+                .to_string(),
+        ));
+        let w = self
+            .business_windows
+            .entry(tok.business_id.clone())
+            .or_default();
+        w.prune(now, window);
         let n = w.calls.len();
         let pct = (n as u64 * 100 / budget as u64).min(100);
         let regain = if n >= budget as usize {
@@ -119,23 +160,7 @@ impl World {
                 .to_string(),
             ));
         }
-        if app_over {
-            self.stats.throttled += 1;
-            return Err(GraphFault::app_throttled());
-        }
-        if over {
-            self.stats.throttled += 1;
-            return Err(GraphFault::new(
-                self.rate.throttle_code,
-                None,
-                "OAuthException",
-                format!(
-                    "(#{}) Calls to this api have exceeded the rate limit.",
-                    self.rate.throttle_code
-                ),
-            ));
-        }
-        Ok(())
+        headers
     }
 
     pub(super) fn injected_fault(&mut self, req: &Request, endpoint: &str) -> GraphResult<()> {

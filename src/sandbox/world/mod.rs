@@ -213,7 +213,9 @@ pub struct Request {
     pub bearer: Option<String>,
     /// `http://host:port`, for absolute `paging.next` links.
     pub base_url: String,
-    /// Batch operations inherit the top-level proof check (reference 10).
+    /// Set on batch operations using the top-level token, whose proof the top-level request
+    /// checked; an operation with its own `access_token` has its own proof checked
+    /// (reference 10: the proof is per token and per app).
     pub proof_checked: bool,
 }
 
@@ -238,10 +240,17 @@ pub struct CallRecord {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
+    /// Counted Graph calls (each batch operation is one).
     pub graph_calls: u64,
     pub throttled: u64,
     pub injected_faults: u64,
     pub errors: u64,
+    /// Batch requests received (`POST /` with `batch`), and the operations they held.
+    pub batches: u64,
+    pub batch_operations: u64,
+    /// Requests whose URL (path or query string) carried a token or a secret parameter
+    /// (`access_token`, `input_token`, `client_secret`, …). Only counted, never recorded.
+    pub secrets_in_url: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -767,6 +776,26 @@ impl World {
         }
     }
 
+    /// Whether a request URL (decoded path and query string) carries a token the sandbox knows
+    /// or a secret parameter: counted in `stats.secrets_in_url` so tests can prove the client
+    /// keeps tokens out of URLs. The value itself is never stored.
+    pub fn note_url(&mut self, path: &str, query: &str) {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let secret_param = pairs.iter().any(|(k, _)| wire::is_secret_token_param(k));
+        let token_value = self.tokens.iter().any(|t| {
+            !t.value.is_empty()
+                && (path.contains(&t.value)
+                    || pairs
+                        .iter()
+                        .any(|(k, v)| k.contains(&t.value) || v.contains(&t.value)))
+        });
+        if secret_param || token_value {
+            self.stats.secrets_in_url += 1;
+        }
+    }
+
     fn authenticate(&self, req: &Request) -> GraphResult<usize> {
         let raw = req
             .bearer
@@ -812,7 +841,12 @@ impl World {
         *business_for_log = Some(tok.business_id.clone());
         if req.segments.is_empty() {
             return match req.method {
-                Method::Post => self.batch(req, &tok, now),
+                Method::Post => {
+                    let answer = self.batch(req, &tok, now);
+                    // Usage after the operations were counted, like any counted response.
+                    headers.extend(self.usage_headers(&tok, now, false));
+                    answer
+                }
                 _ => Err(GraphFault::unknown_path("")),
             };
         }
@@ -954,6 +988,8 @@ impl World {
             ));
         }
         let include_headers = req.params.get("include_headers") != Some("false");
+        self.stats.batches += 1;
+        self.stats.batch_operations += ops.len() as u64;
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             let method = op
@@ -990,6 +1026,8 @@ impl World {
             {
                 version = segments.remove(0);
             }
+            // An operation with its own token is authenticated, proof included, on its own.
+            let own_token = params.get("access_token").is_some_and(|t| t != tok.value);
             let sub = Request {
                 method,
                 segments,
@@ -1001,7 +1039,7 @@ impl World {
                 },
                 params,
                 base_url: req.base_url.clone(),
-                proof_checked: true,
+                proof_checked: !own_token,
             };
             if sub.segments.is_empty() {
                 out.push(json!({ "code": 400, "body": GraphFault::unknown_path("").body(&trace_id()).to_string() }));

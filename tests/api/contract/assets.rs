@@ -173,12 +173,25 @@ async fn assigned_users_of_many_assets_come_back_through_one_batch() {
         ])
         .collect();
 
+    let before = env.stats().await;
     let batched = env
         .client
         .assigned_users_many(&hub, &assets, demo_ids::BUSINESS_ID)
         .await
         .expect("batch");
+    let after = env.stats().await;
 
+    let count = |v: &serde_json::Value, k: &str| v[k].as_u64().expect("a counter");
+    assert_eq!(count(&after, "batches") - count(&before, "batches"), 1);
+    assert_eq!(
+        count(&after, "batch_operations") - count(&before, "batch_operations"),
+        assets.len() as u64
+    );
+    assert_eq!(
+        count(&after, "graph_calls") - count(&before, "graph_calls"),
+        assets.len() as u64,
+        "one request, every operation counted"
+    );
     assert_eq!(batched.len(), assets.len());
     for (asset, result) in &batched[..assets.len() - 1] {
         let one_by_one = env

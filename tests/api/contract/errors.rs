@@ -299,9 +299,72 @@ async fn errors_never_carry_the_token() {
         .business_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect_err("revoked");
+    let checked = env
+        .client
+        .check_token(&env.hub(), demo_ids::BUSINESS_ID)
+        .await
+        .expect_err("revoked caller");
+    let unknown_input = env
+        .client
+        .debug_token(&env.partner_a(), &AccessToken::new("EAAsecret-never-seen"))
+        .await
+        .expect_err("unparseable input token");
 
-    let shown = format!("{err} {err:?} {:?}", env.hub());
+    let shown = format!(
+        "{err} {err:?} {checked} {checked:?} {unknown_input} {unknown_input:?} {:?}",
+        env.hub()
+    );
     assert!(!shown.contains(demo_ids::HUB_TOKEN), "{shown}");
+    assert!(!shown.contains("EAAsecret-never-seen"), "{shown}");
     assert!(!shown.contains(demo_ids::APP_SECRET), "{shown}");
+    assert_eq!(checked.class(), ErrorClass::TokenInvalid);
+    assert_eq!(unknown_input.class(), ErrorClass::TokenInvalid);
+    env.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn batch_answers_come_back_without_the_token_in_paging_links() {
+    let env = spawn().await;
+    let hub = env.hub();
+    let list = format!(
+        "{}/business_users?fields=id,name&limit=2&summary=total_count",
+        demo_ids::BUSINESS_ID
+    );
+
+    let answers = env
+        .client
+        .batch_get(&hub, std::slice::from_ref(&list))
+        .await
+        .expect("batch");
+    let page = answers[0].as_ref().expect("first page");
+    let next = page
+        .pointer("/paging/next")
+        .and_then(serde_json::Value::as_str)
+        .expect("a next link");
+    let url = url::Url::parse(next).expect("still a URL");
+    let raw = env
+        .http
+        .get(format!("{}/v25.0/{list}", env.sandbox.url()))
+        .bearer_auth(demo_ids::HUB_TOKEN)
+        .send()
+        .await
+        .expect("raw")
+        .text()
+        .await
+        .expect("body");
+
+    assert!(
+        raw.contains(demo_ids::HUB_TOKEN),
+        "the sandbox repeats the token as Meta does"
+    );
+    assert!(!page.to_string().contains(demo_ids::HUB_TOKEN), "{page}");
+    assert!(url
+        .query_pairs()
+        .all(|(k, _)| k != "access_token" && k != "appsecret_proof"));
+    assert!(
+        url.query_pairs().any(|(k, _)| k == "after"),
+        "the cursor stays"
+    );
+    assert!(url.query_pairs().any(|(k, v)| k == "limit" && v == "2"));
     env.sandbox.stop().await;
 }

@@ -124,3 +124,90 @@ async fn a_paced_client_never_hits_the_limit() {
     assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
     env.sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_counts_as_its_operations_and_waits_for_room_for_all_of_them() {
+    let window = Duration::from_secs(2);
+    let env = spawn_with(limited(20, 10_000, window), Seed::demo(), |c| {
+        c.pacing.window = window
+    })
+    .await;
+    let hub = env.hub();
+    let ops: Vec<String> = (0..15).map(|_| "me?fields=id".to_string()).collect();
+    let started = Instant::now();
+
+    let first = env.client.batch_get(&hub, &ops).await.expect("first batch");
+    let second = env
+        .client
+        .batch_get(&hub, &ops)
+        .await
+        .expect("second batch");
+
+    let elapsed = started.elapsed();
+    assert!(first.iter().chain(&second).all(Result::is_ok));
+    let stats = env.stats().await;
+    assert_eq!(stats["throttled"], 0, "{stats}");
+    assert_eq!(stats["graph_calls"], 30);
+    // 30 calls against 20 per rolling 2 s: the second batch had to wait for the first.
+    assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
+    env.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_throttled_batch_operation_stops_the_bucket() {
+    let window = Duration::from_secs(30);
+    let env = spawn_with(limited(5, 10_000, window), Seed::demo(), |c| {
+        c.pacing.window = window
+    })
+    .await;
+    let hub = env.hub();
+    spend(&env, 3).await;
+    let ops: Vec<String> = (0..4)
+        .map(|_| format!("{}?fields=id", demo_ids::BUSINESS_ID))
+        .collect();
+
+    let answers = env.client.batch_get(&hub, &ops).await.expect("batch");
+    let calls_after = env.stats().await["graph_calls"].clone();
+    let next = env
+        .client
+        .business(&hub, demo_ids::BUSINESS_ID)
+        .await
+        .expect_err("held back");
+
+    assert!(answers[0].is_ok() && answers[1].is_ok());
+    let throttled = answers[2].as_ref().expect_err("over budget");
+    assert!(matches!(throttled, hubbridge::meta::GraphError::Throttled {
+        scope: ThrottleScope::Business(id), meta: Some(m), .. } if id == demo_ids::BUSINESS_ID && m.code == 613));
+    assert!(throttled.retry_after().is_some_and(|d| d > Duration::ZERO));
+    assert_eq!(next.class(), ErrorClass::Throttled);
+    assert!(next.meta().is_none(), "refused by the client's pacer");
+    assert_eq!(env.stats().await["graph_calls"], calls_after);
+    env.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_budget_learnt_from_a_batch_counts_all_its_operations() {
+    let window = Duration::from_secs(2);
+    let env = spawn_with(limited(20, 10_000, window), Seed::demo(), |c| {
+        c.pacing.window = window
+    })
+    .await;
+    let hub = env.hub();
+    let ops: Vec<String> = (0..5).map(|_| "me?fields=id".to_string()).collect();
+    let started = Instant::now();
+
+    env.client.batch_get(&hub, &ops).await.expect("batch");
+    for i in 0..8 {
+        env.client
+            .me(&hub)
+            .await
+            .unwrap_or_else(|e| panic!("call {i}: {e}"));
+    }
+
+    // 13 calls of a budget of 20: a header saying 25 % after a batch of 5 proves a budget of
+    // about 19 calls, so nothing waits (counted as one call, it would prove about 4).
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert_eq!(env.stats().await["throttled"], 0);
+    env.sandbox.stop().await;
+}

@@ -490,3 +490,259 @@ async fn usage_headers_grow_toward_100_percent_with_an_estimate_once_full() {
     assert_eq!(buc(&throttled_headers)["type"], "business_management");
     env.sandbox.stop().await;
 }
+
+/// `POST /v25.0/` with these form fields and, optionally, a bearer token.
+async fn batch(
+    env: &TestEnv,
+    bearer: Option<&str>,
+    form: &[(&str, String)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut rb = env
+        .http
+        .post(format!("{}/v25.0/", env.sandbox.url()))
+        .form(form);
+    if let Some(t) = bearer {
+        rb = rb.bearer_auth(t);
+    }
+    let resp = rb.send().await.expect("batch");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn proof(secret: &str, token: &str) -> String {
+    hubbridge::meta::appsecret_proof(
+        &hubbridge::meta::AppSecret::new(secret),
+        &hubbridge::meta::AccessToken::new(token),
+    )
+}
+
+#[tokio::test]
+async fn a_batch_needs_a_top_level_token_and_reports_usage_headers() {
+    let env = spawn().await;
+    let own_token_op = json!([{ "method": "GET", "relative_url": format!("me?access_token={}", demo_ids::HUB_TOKEN) }]).to_string();
+    let op = json!([{ "method": "GET", "relative_url": "me" }]).to_string();
+
+    let (no_token, _, refused) = batch(&env, None, &[("batch", own_token_op)]).await;
+    let (form_status, form_headers, by_form) = batch(
+        &env,
+        None,
+        &[
+            ("access_token", demo_ids::HUB_TOKEN.into()),
+            ("batch", op.clone()),
+        ],
+    )
+    .await;
+    let (header_status, _, _) = batch(&env, Some(demo_ids::HUB_TOKEN), &[("batch", op)]).await;
+
+    assert_eq!(no_token, 400);
+    assert_eq!(refused["error"]["code"], 104, "{refused}");
+    assert_eq!((form_status, header_status), (200, 200));
+    assert_eq!(by_form[0]["code"], 200, "{by_form}");
+    let buc: Value = serde_json::from_str(
+        form_headers
+            .get("x-business-use-case-usage")
+            .and_then(|v| v.to_str().ok())
+            .expect("usage headers on the batch response"),
+    )
+    .expect("json header");
+    assert!(
+        buc[demo_ids::BUSINESS_ID][0]["call_count"].is_u64(),
+        "{buc}"
+    );
+    assert!(form_headers.contains_key("x-app-usage"));
+    assert_eq!(env.stats().await["secrets_in_url"], 0);
+    env.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_operation_with_its_own_token_needs_that_tokens_proof() {
+    let config = hubbridge::sandbox::SandboxConfig {
+        require_appsecret_proof: true,
+        ..Default::default()
+    };
+    let env = crate::contract::helpers::spawn_with(config, Seed::demo(), |_| {}).await;
+    let hub_proof = proof(demo_ids::APP_SECRET, demo_ids::HUB_TOKEN);
+    let partner_proof = proof(demo_ids::PARTNER_A_APP_SECRET, demo_ids::PARTNER_A_TOKEN);
+    let op = |extra: &str| {
+        json!({
+            "method": "GET",
+            "relative_url": format!("me?access_token={}{extra}", demo_ids::PARTNER_A_TOKEN)
+        })
+    };
+    let ops = json!([
+        op(""),
+        op(&format!("&appsecret_proof={hub_proof}")),
+        op(&format!("&appsecret_proof={partner_proof}")),
+        { "method": "GET", "relative_url": "me" },
+    ])
+    .to_string();
+
+    let (status, _, answers) = batch(
+        &env,
+        Some(demo_ids::HUB_TOKEN),
+        &[("batch", ops), ("appsecret_proof", hub_proof)],
+    )
+    .await;
+
+    assert_eq!(status, 200, "{answers}");
+    let body = |i: usize| -> Value {
+        serde_json::from_str(answers[i]["body"].as_str().expect("body")).expect("json")
+    };
+    assert_eq!(answers[0]["code"], 400);
+    assert!(body(0)["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("require an appsecret_proof")));
+    assert_eq!(answers[1]["code"], 400);
+    assert!(body(1)["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("Invalid appsecret_proof")));
+    assert_eq!(answers[2]["code"], 200, "{}", body(2));
+    assert_eq!(
+        answers[3]["code"], 200,
+        "the top-level proof covers the top-level token"
+    );
+    env.sandbox.stop().await;
+}
+
+const SETTINGS_SEED: &str = r#"
+[[apps]]
+id = "1"
+name = "tiny"
+secret = "s"
+
+[[businesses]]
+id = "42"
+name = "Tiny Co"
+people = [{ id = "1001", name = "Ada", email = "ada@tiny.example", role = "ADMIN" }]
+
+[[tokens]]
+token = "EAAtiny"
+label = "tiny"
+app_id = "1"
+user_id = "1001"
+business_id = "42"
+scopes = ["business_management"]
+
+[sandbox]
+require_appsecret_proof = true
+rate_limit = { business_budget = 10, window_ms = 60000 }
+faults = { error_rates = [{ endpoint = "GET business_users", rate = 1.0, code = 2 }] }
+"#;
+
+#[tokio::test]
+async fn a_seed_file_sets_rate_limits_proof_and_faults_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("seed.toml");
+    std::fs::write(&path, SETTINGS_SEED).expect("write");
+    let seed = Seed::from_path(&path).expect("seed");
+    let config = seed
+        .sandbox
+        .apply(hubbridge::sandbox::SandboxConfig::default())
+        .expect("settings");
+    let bad = hubbridge::sandbox::seed::SeedSettings {
+        rate_limit: hubbridge::sandbox::seed::SeedRateLimit {
+            business_budget: Some(0),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .apply(Default::default());
+
+    assert!(config.require_appsecret_proof);
+    assert_eq!(config.rate_limit.business_budget, 10);
+    assert_eq!(config.rate_limit.window, Duration::from_secs(60));
+    assert_eq!(config.faults.error_rates.len(), 1);
+    assert!(bad.is_err());
+    let typo = Seed::from_path(&{
+        let p = dir.path().join("typo.toml");
+        std::fs::write(&p, "[sandbox]\nrequire_apsecret_proof = true\n").expect("write");
+        p
+    });
+    assert!(typo.is_err(), "unknown settings are refused, not ignored");
+}
+
+#[test]
+fn the_sandbox_command_starts_with_the_seed_settings_and_flags() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = dir.path().join("seed.toml");
+    std::fs::write(&seed, SETTINGS_SEED).expect("write");
+    let faults = dir.path().join("faults.json");
+    std::fs::write(&faults, r#"{"restricted_businesses": ["42"]}"#).expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hubbridge"))
+        .args(["sandbox", "--port", "0", "--seed"])
+        .arg(&seed)
+        .args(["--business-budget", "3", "--faults"])
+        .arg(&faults)
+        .env("HUBBRIDGE__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Graph URL:")
+                .map(|u| u.trim().to_string())
+        })
+        .expect("the Graph URL is printed");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let answers: Vec<(u16, Value)> = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let good = proof("s", "EAAtiny");
+        let mut out = Vec::new();
+        for q in [String::new(), format!("&appsecret_proof={good}")] {
+            for _ in 0..2 {
+                let resp = http
+                    .get(format!("{url}42?fields=id{q}"))
+                    .bearer_auth("EAAtiny")
+                    .send()
+                    .await
+                    .expect("call");
+                let status = resp.status().as_u16();
+                out.push((status, resp.json().await.unwrap_or(Value::Null)));
+            }
+        }
+        let invite = http
+            .post(format!("{url}42/business_users"))
+            .bearer_auth("EAAtiny")
+            .form(&[
+                ("email", "x@tiny.example"),
+                ("appsecret_proof", good.as_str()),
+            ])
+            .send()
+            .await
+            .expect("invite");
+        let status = invite.status().as_u16();
+        out.push((status, invite.json().await.unwrap_or(Value::Null)));
+        let over = http
+            .get(format!("{url}42?fields=id&appsecret_proof={good}"))
+            .bearer_auth("EAAtiny")
+            .send()
+            .await
+            .expect("call");
+        let status = over.status().as_u16();
+        out.push((status, over.json().await.unwrap_or(Value::Null)));
+        out
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    // Seed: the proof is required (refused calls are not counted).
+    assert_eq!(answers[0].1["error"]["code"], 100, "{:?}", answers[0]);
+    assert_eq!(answers[1].1["error"]["code"], 100, "{:?}", answers[1]);
+    assert_eq!((answers[2].0, answers[3].0), (200, 200), "{answers:?}");
+    // --faults: the business is under the new-system-user restriction from the start.
+    assert_eq!(answers[4].1["error"]["code"], 200, "{:?}", answers[4]);
+    assert!(answers[4].1["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("can't manage people yet")));
+    // --business-budget 3 overrides the seed's 10: the fourth counted call is refused.
+    assert_eq!(answers[5].1["error"]["code"], 613, "{:?}", answers[5]);
+}

@@ -89,11 +89,12 @@ async fn appsecret_proof_is_checked_when_the_sandbox_requires_it() {
 
     assert!(good.is_ok(), "{good:?}");
     let missing = missing.expect_err("no proof");
-    assert_eq!(missing.class(), ErrorClass::NotFoundOrInvalidParam);
+    assert_eq!(missing.class(), ErrorClass::Config);
     assert!(missing
         .meta()
         .is_some_and(|m| m.message.contains("require an appsecret_proof")));
     let wrong = wrong.expect_err("wrong proof");
+    assert_eq!(wrong.class(), ErrorClass::Config);
     assert_eq!(wrong.meta().map(|m| m.code), Some(100));
     assert!(wrong
         .meta()
@@ -159,5 +160,80 @@ async fn check_token_validates_hub_and_partner_tokens() {
     );
     assert_eq!(expired.class(), ErrorClass::TokenInvalid);
     assert!(wrong_business.is_unknown_object());
+    env.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn check_token_reports_a_token_revoked_at_run_time_from_debug_token_data() {
+    let env = spawn().await;
+    let hub = env.hub();
+    let inspector = env.partner_a();
+    let before = env
+        .client
+        .check_token_as(&inspector, &hub, demo_ids::BUSINESS_ID)
+        .await;
+    env.post("/tokens/hub/revoke", serde_json::json!({})).await;
+
+    let err = env
+        .client
+        .check_token_as(&inspector, &hub, demo_ids::BUSINESS_ID)
+        .await
+        .expect_err("revoked");
+
+    assert!(before.is_ok(), "{before:?}");
+    assert_eq!(err.class(), ErrorClass::TokenInvalid);
+    let meta = err.meta().expect("the reason debug_token gave");
+    // HTTP 200: the `is_valid: false` answer, not a top-level 190 on the caller's token.
+    assert_eq!(meta.http_status, 200);
+    assert_eq!((meta.code, meta.subcode), (190, Some(460)));
+    assert!(meta.message.contains("invalidated"), "{}", meta.message);
+    assert!(!format!("{err} {err:?}").contains(demo_ids::HUB_TOKEN));
+    env.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_inspected_token_never_appears_in_a_url() {
+    let env = spawn_with(SandboxConfig::default(), Seed::demo(), |c| c.page_size = 5).await;
+    let inspected = AccessToken::new(demo_ids::PARTNER_B_TOKEN);
+
+    let info = env
+        .client
+        .debug_token(&env.hub(), &inspected)
+        .await
+        .expect("debug_token");
+    env.client
+        .check_token(&env.hub(), demo_ids::BUSINESS_ID)
+        .await
+        .expect("check_token");
+    // A list of several pages: the sandbox's `paging.next` links carry the token.
+    let people = env
+        .client
+        .business_users(&env.hub(), demo_ids::BUSINESS_ID)
+        .await
+        .expect("people");
+    let stats = env.stats().await;
+
+    assert_eq!(info.user_id.as_deref(), Some("100000009900002"));
+    assert!(people.len() > 5, "paged");
+    assert_eq!(
+        stats["batches"], 2,
+        "debug_token went in a batch body: {stats}"
+    );
+    assert_eq!(stats["secrets_in_url"], 0, "{stats}");
+
+    // The detector itself works: the old request shape is caught.
+    let caught = env
+        .http
+        .get(format!(
+            "{}/v25.0/debug_token?input_token={}",
+            env.sandbox.url(),
+            demo_ids::PARTNER_B_TOKEN
+        ))
+        .bearer_auth(demo_ids::HUB_TOKEN)
+        .send()
+        .await
+        .expect("raw debug_token");
+    assert_eq!(caught.status(), 200);
+    assert_eq!(env.stats().await["secrets_in_url"], 1);
     env.sandbox.stop().await;
 }
