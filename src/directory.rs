@@ -294,12 +294,11 @@ impl Directory {
         members: Vec<String>,
     ) -> Result<GroupRecord, ScimError> {
         let id = crate::crypto::new_id();
-        let backend = self.store.backend();
         let (row, members) = self
             .tx(move |c| {
                 let row =
                     groups::insert(c, &id, &display_name, external_id.as_deref(), now_micros())?;
-                groups::add_members(c, backend, row.seq, &members)?;
+                groups::add_members(c, row.seq, &members)?;
                 let members = groups::members(c, &[row.seq])?;
                 Ok((row, members))
             })
@@ -339,14 +338,13 @@ impl Directory {
         members: Vec<String>,
     ) -> Result<GroupRecord, ScimError> {
         let id = id.to_string();
-        let backend = self.store.backend();
         let (row, members) = self
             .tx(move |c| {
                 let current =
                     groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 groups::remove_all_members(c, current.seq)?;
-                groups::add_members(c, backend, current.seq, &members)?;
+                groups::add_members(c, current.seq, &members)?;
                 let row = groups::update(
                     c,
                     &current,
@@ -375,7 +373,6 @@ impl Directory {
     ) -> Result<GroupRow, ScimError> {
         let change = patch::apply_group(&ops)?;
         let id = id.to_string();
-        let backend = self.store.backend();
         let (row, added, removed) = self
             .tx(move |c| {
                 let current =
@@ -385,7 +382,7 @@ impl Directory {
                 for m in &change.members {
                     match m {
                         MemberChange::Add(ids) => {
-                            added += groups::add_members(c, backend, current.seq, ids)?
+                            added += groups::add_members(c, current.seq, ids)?
                         }
                         MemberChange::Remove(ids) => {
                             removed += groups::remove_members(c, current.seq, ids)?

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use super::schema::{group_members, groups, users};
-use super::sql::{self, Col, Cond, Fragment};
+use super::sql::{self, Col, Cond, Lit, RawQuery};
 use super::{unique_as, AnyConnection, Backend, StoreError, StoreResult};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -63,11 +63,13 @@ pub fn insert(
 }
 
 pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<GroupRow>> {
-    Ok(groups::table
-        .filter(groups::id.eq(id))
-        .select(GroupRow::as_select())
-        .get_result(conn)
-        .optional()?)
+    let rows: Vec<GroupRow> = RawQuery::marked(
+        "SELECT groups.seq, groups.id, groups.display_name, groups.external_id, \
+         groups.version, groups.created_at, groups.updated_at FROM groups WHERE groups.id = ?",
+        vec![Lit::Text(id.to_string())],
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().next())
 }
 
 /// Writes new attribute values and bumps the version, checking the version read.
@@ -78,18 +80,21 @@ pub fn update(
     external_id: Option<&str>,
     now: i64,
 ) -> StoreResult<GroupRow> {
-    let n = diesel::update(
-        groups::table
-            .filter(groups::seq.eq(current.seq))
-            .filter(groups::version.eq(current.version)),
+    // A fixed statement: diesel never caches UPDATE changesets, and every member change
+    // bumps the group's version through here.
+    let n = RawQuery::marked(
+        "UPDATE groups SET display_name = ?, display_name_ci = ?, external_id = ?, version = ?, \
+         updated_at = ? WHERE seq = ? AND version = ?",
+        vec![
+            Lit::Text(display_name.to_string()),
+            Lit::Text(sql::fold(display_name)),
+            Lit::OptText(external_id.map(str::to_string)),
+            Lit::Int(current.version + 1),
+            Lit::Int(now),
+            Lit::Int(current.seq),
+            Lit::Int(current.version),
+        ],
     )
-    .set((
-        groups::display_name.eq(display_name),
-        groups::display_name_ci.eq(sql::fold(display_name)),
-        groups::external_id.eq(external_id),
-        groups::version.eq(current.version + 1),
-        groups::updated_at.eq(now),
-    ))
     .execute(conn)
     .map_err(unique_as(DISPLAY_NAME))?;
     if n == 0 {
@@ -105,34 +110,38 @@ pub fn update(
 }
 
 /// Adds users (by id) to a group; already-present members are left as they are.
-/// Fails with `MissingReference` naming the first id that is not a user.
+/// Fails with `MissingReference` naming the first id that is not a user. Each member costs
+/// two fixed, cached statements, whatever the size of the group.
 pub fn add_members(
     conn: &mut AnyConnection,
-    backend: Backend,
     group_seq: i64,
     user_ids: &[String],
 ) -> StoreResult<usize> {
-    if user_ids.is_empty() {
-        return Ok(0);
-    }
-    let found = super::users::seqs_for(conn, user_ids)?;
-    if let Some(missing) = user_ids
-        .iter()
-        .find(|id| !found.iter().any(|(f, _)| f == *id))
-    {
-        return Err(StoreError::MissingReference("User", missing.clone()));
-    }
     let mut added = 0;
-    for (_, user_seq) in found {
-        let mut frag = Fragment::new(backend);
-        frag.push("INSERT INTO group_members (group_seq, user_seq) VALUES (");
-        frag.bind(sql::Lit::Int(group_seq));
-        frag.push(", ");
-        frag.bind(sql::Lit::Int(user_seq));
-        frag.push(") ON CONFLICT DO NOTHING");
-        added += frag.into_query().execute(conn)?;
+    for id in user_ids {
+        let user_seq =
+            user_seq(conn, id)?.ok_or_else(|| StoreError::MissingReference("User", id.clone()))?;
+        added += RawQuery::marked(
+            "INSERT INTO group_members (group_seq, user_seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            vec![Lit::Int(group_seq), Lit::Int(user_seq)],
+        )
+        .execute(conn)?;
     }
     Ok(added)
+}
+
+fn user_seq(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq: i64,
+    }
+    let rows: Vec<Row> = RawQuery::marked(
+        "SELECT seq FROM users WHERE id = ?",
+        vec![Lit::Text(id.to_string())],
+    )
+    .load(conn)?;
+    Ok(rows.first().map(|r| r.seq))
 }
 
 /// Removes users (by id) from a group; ids that are not members are ignored.
@@ -141,19 +150,16 @@ pub fn remove_members(
     group_seq: i64,
     user_ids: &[String],
 ) -> StoreResult<usize> {
-    if user_ids.is_empty() {
-        return Ok(0);
+    let mut removed = 0;
+    for id in user_ids {
+        removed += RawQuery::marked(
+            "DELETE FROM group_members WHERE group_seq = ? \
+             AND user_seq = (SELECT seq FROM users WHERE id = ?)",
+            vec![Lit::Int(group_seq), Lit::Text(id.clone())],
+        )
+        .execute(conn)?;
     }
-    let seqs: Vec<i64> = super::users::seqs_for(conn, user_ids)?
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
-    Ok(diesel::delete(
-        group_members::table
-            .filter(group_members::group_seq.eq(group_seq))
-            .filter(group_members::user_seq.eq_any(seqs)),
-    )
-    .execute(conn)?)
+    Ok(removed)
 }
 
 pub fn remove_all_members(conn: &mut AnyConnection, group_seq: i64) -> StoreResult<usize> {

@@ -289,17 +289,6 @@ pub fn groups_of(
         .load(conn)?)
 }
 
-/// (id → seq) for the users among `ids` that exist.
-pub fn seqs_for(conn: &mut AnyConnection, ids: &[String]) -> StoreResult<Vec<(String, i64)>> {
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
-    Ok(users::table
-        .filter(users::id.eq_any(ids))
-        .select((users::id, users::seq))
-        .load(conn)?)
-}
-
 const USER_ROW_COLUMNS: &str =
     "users.seq, users.id, users.version, users.created_at, users.updated_at, users.attrs";
 

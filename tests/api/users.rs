@@ -181,7 +181,10 @@ both!(listing_pages_sorts_and_projects, |app| async move {
     assert_eq!(p["Resources"], json!([]));
     assert_eq!(p["totalResults"], 7, "past the end still tells the total");
     let p = page("startIndex=6&count=5").await;
-    assert_eq!((p["totalResults"].as_i64(), p["itemsPerPage"].as_i64()), (Some(7), Some(2)));
+    assert_eq!(
+        (p["totalResults"].as_i64(), p["itemsPerPage"].as_i64()),
+        (Some(7), Some(2))
+    );
     let p = page("startIndex=1&count=7").await;
     assert_eq!(p["totalResults"], 7, "a full page needs a count");
 
