@@ -62,7 +62,7 @@ fn describe(e: &scim_v2::filter::ParseError) -> String {
 /// lexer costs about 100,000 instructions per filter; this costs a few hundred. Anything
 /// else (URNs, escapes, keywords as names, logic, brackets) returns `None` and takes the
 /// general path. A unit test checks both paths build the same tree.
-fn simple_comparison(raw: &str) -> Option<Filter> {
+pub(crate) fn simple_comparison(raw: &str) -> Option<Filter> {
     let s = raw.trim_matches(|c: char| c.is_ascii_whitespace());
     let (path, rest) = s.split_once(|c: char| c.is_ascii_whitespace())?;
     let rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());

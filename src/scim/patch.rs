@@ -129,6 +129,9 @@ fn parse_path(raw: &str) -> Result<ParsedPath, ScimError> {
     if let Some(a) = plain_attr_path(raw) {
         return Ok(ParsedPath::Attr(a));
     }
+    if let Some(v) = simple_value_path(raw) {
+        return Ok(ParsedPath::Value(v));
+    }
     let p: PatchPath = raw
         .parse()
         .map_err(|_| ScimError::invalid_path(format!("{raw:?} is not a valid attribute path")))?;
@@ -178,6 +181,37 @@ fn plain_attr_path(raw: &str) -> Option<AttrPath> {
         uri,
         name: name.to_string(),
         sub_attr: sub.map(str::to_string),
+    })
+}
+
+/// `members[value eq "id"]`, `emails[type eq "work"].value`: one plain attribute, one
+/// simple comparison, an optional plain sub-attribute; parsed without the general parser.
+fn simple_value_path(raw: &str) -> Option<PatchValuePath> {
+    let open = raw.find('[')?;
+    let close = raw.rfind(']')?;
+    let attr = plain_attr_path(&raw[..open])?;
+    if attr.sub_attr.is_some() {
+        return None;
+    }
+    let sub_attr = match &raw[close + 1..] {
+        "" => None,
+        rest => {
+            let sub = rest.strip_prefix('.')?;
+            let p = plain_attr_path(sub)?;
+            if p.uri.is_some() || p.sub_attr.is_some() {
+                return None;
+            }
+            Some(p.name)
+        }
+    };
+    let scim_v2::filter::Filter::Attr(exp) = filter::simple_comparison(&raw[open + 1..close])?
+    else {
+        return None;
+    };
+    Some(PatchValuePath {
+        attr,
+        filter: ValFilter::Attr(exp),
+        sub_attr,
     })
 }
 
@@ -828,6 +862,26 @@ mod tests {
                 Ok(PatchPath::Attr(full)) => assert_eq!(fast, full, "{p}"),
                 other => panic!("{p}: {other:?}"),
             }
+        }
+        for p in [
+            "members[value eq \"2819c223-7f76-453a-919d-413861904646\"]",
+            "emails[type eq \"work\"].value",
+            "emails[Type EQ \"a]b\"]",
+            "urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq \"home\"].display",
+        ] {
+            let fast = simple_value_path(p).unwrap_or_else(|| panic!("fast path taken for {p}"));
+            match p.parse::<PatchPath>() {
+                Ok(PatchPath::Value(full)) => assert_eq!(fast, full, "{p}"),
+                other => panic!("{p}: {other:?}"),
+            }
+        }
+        for p in [
+            "members[value eq \"a\" or value eq \"b\"]",
+            "emails[type eq \"work\"].value.x",
+            "name.x[value eq \"a\"]",
+            "emails[type pr]",
+        ] {
+            assert!(simple_value_path(p).is_none(), "{p}");
         }
         for p in [
             "emails[type eq \"work\"].value",
