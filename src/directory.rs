@@ -180,8 +180,8 @@ impl Directory {
         let attrs = Value::Object(doc.clone()).to_string();
         let (row, groups) = self
             .tx(move |c| {
-                let current =
-                    users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+                let current = users::find_for_update(c, &id)?
+                    .ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let row = if current.attrs == attrs {
                     current
@@ -210,8 +210,8 @@ impl Directory {
         let id = id.to_string();
         let (row, doc, groups) = self
             .tx(move |c| {
-                let current =
-                    users::find(c, &id)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+                let current = users::find_for_update(c, &id)?
+                    .ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let mut doc = parse_doc(&current)?;
                 patch::apply_user(&mut doc, &ops)?;
@@ -244,8 +244,8 @@ impl Directory {
     ) -> Result<(), ScimError> {
         let uid = id.to_string();
         self.tx(move |c| {
-            let current =
-                users::find(c, &uid)?.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+            let current = users::find_for_update(c, &uid)?
+                .ok_or_else(|| not_found_user(StoreError::NotFound))?;
             check_version(&if_match, current.version)?;
             users::delete(c, current.seq)?;
             Ok(())
@@ -340,8 +340,8 @@ impl Directory {
         let id = id.to_string();
         let (row, members) = self
             .tx(move |c| {
-                let current =
-                    groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+                let current = groups::find_for_update(c, &id)?
+                    .ok_or_else(|| not_found_group(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 groups::remove_all_members(c, current.seq)?;
                 groups::add_members(c, current.seq, &members)?;
@@ -375,8 +375,8 @@ impl Directory {
         let id = id.to_string();
         let (row, added, removed) = self
             .tx(move |c| {
-                let current =
-                    groups::find(c, &id)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+                let current = groups::find_for_update(c, &id)?
+                    .ok_or_else(|| not_found_group(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let (mut added, mut removed) = (0, 0);
                 for m in &change.members {
@@ -423,8 +423,8 @@ impl Directory {
     ) -> Result<(), ScimError> {
         let gid = id.to_string();
         self.tx(move |c| {
-            let current =
-                groups::find(c, &gid)?.ok_or_else(|| not_found_group(StoreError::NotFound))?;
+            let current = groups::find_for_update(c, &gid)?
+                .ok_or_else(|| not_found_group(StoreError::NotFound))?;
             check_version(&if_match, current.version)?;
             groups::delete(c, current.seq)?;
             Ok(())

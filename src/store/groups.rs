@@ -63,9 +63,27 @@ pub fn insert(
 }
 
 pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<GroupRow>> {
-    let rows: Vec<GroupRow> = RawQuery::marked(
-        "SELECT groups.seq, groups.id, groups.display_name, groups.external_id, \
-         groups.version, groups.created_at, groups.updated_at FROM groups WHERE groups.id = ?",
+    find_with(conn, id, "")
+}
+
+/// `find` inside a write transaction: the group row stays locked until commit, so
+/// concurrent membership changes to one group queue up instead of failing each other's
+/// version check (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers).
+pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<GroupRow>> {
+    let lock = match conn {
+        AnyConnection::Postgresql(_) => " FOR UPDATE",
+        AnyConnection::Sqlite(_) => "",
+    };
+    find_with(conn, id, lock)
+}
+
+fn find_with(conn: &mut AnyConnection, id: &str, lock: &str) -> StoreResult<Option<GroupRow>> {
+    let rows: Vec<GroupRow> = RawQuery::fixed(
+        &[
+            "SELECT groups.seq, groups.id, groups.display_name, groups.external_id, \
+             groups.version, groups.created_at, groups.updated_at FROM groups WHERE groups.id = ",
+            lock,
+        ],
         vec![Lit::Text(id.to_string())],
     )
     .load(conn)?;

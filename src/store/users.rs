@@ -185,11 +185,26 @@ fn insert_values(conn: &mut AnyConnection, seq: i64, values: &[ValueRow]) -> Sto
 }
 
 pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<UserRow>> {
+    find_with(conn, id, "")
+}
+
+/// `find` inside a write transaction: the row stays locked until commit, so concurrent
+/// writers to one user queue up instead of failing each other's version check. (SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers.)
+pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<UserRow>> {
+    let lock = match conn {
+        AnyConnection::Postgresql(_) => " FOR UPDATE",
+        AnyConnection::Sqlite(_) => "",
+    };
+    find_with(conn, id, lock)
+}
+
+fn find_with(conn: &mut AnyConnection, id: &str, lock: &str) -> StoreResult<Option<UserRow>> {
     let rows: Vec<UserRow> = RawQuery::fixed(
         &[
             "SELECT users.seq, users.id, users.version, users.created_at, users.updated_at, \
              users.attrs FROM users WHERE users.id = ",
-            "",
+            lock,
         ],
         vec![Lit::Text(id.to_string())],
     )

@@ -254,3 +254,37 @@ both!(
         assert_eq!(f["totalResults"], 1);
     }
 );
+
+both!(
+    concurrent_member_changes_without_if_match_all_succeed,
+    |app| async move {
+        // Okta and Entra send membership changes to one group in parallel; without If-Match
+        // none of them may fail on another's version bump.
+        let u = ids(&app, 24, "c").await;
+        let g = app.create_group("Busy", &[]).await;
+        let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+        let adds = u.iter().map(|id| {
+            app.patch(
+                &path,
+                json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+            )
+        });
+        for r in futures_util::future::join_all(adds).await {
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+        assert_eq!(app.counts().await.members, 24);
+        let got: Value = app.get(&path).await.json().await.unwrap();
+        assert_eq!(got["meta"]["version"], "W/\"25\"", "one version per change");
+
+        let user = format!("/Users/{}", u[0]);
+        let patches = (0..16).map(|i| {
+            app.patch(
+                &user,
+                json!([{"op": "replace", "path": "title", "value": format!("t{i}")}]),
+            )
+        });
+        for r in futures_util::future::join_all(patches).await {
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+);
