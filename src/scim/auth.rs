@@ -100,10 +100,9 @@ pub async fn issue_token(store: &Store, name: &str) -> Result<crypto::Secret, St
 }
 
 fn bearer(req: &ServiceRequest) -> Result<String, ScimError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ScimError::unauthorized("missing Authorization: Bearer <token> header"))?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ScimError::unauthenticated("missing Authorization: Bearer <token> header")
+    })?;
     let value = value
         .to_str()
         .map_err(|_| ScimError::unauthorized("the Authorization header is not valid text"))?;

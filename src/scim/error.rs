@@ -14,6 +14,9 @@ pub struct ScimError {
     pub status: StatusCode,
     pub scim_type: Option<&'static str>,
     pub detail: String,
+    /// 401 only: credentials were presented and are wrong (RFC 6750 `error="invalid_token"`),
+    /// as opposed to none presented at all.
+    invalid_token: bool,
 }
 
 impl ScimError {
@@ -22,6 +25,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            invalid_token: false,
         }
     }
     fn bad(scim_type: &'static str, detail: impl Into<String>) -> Self {
@@ -60,7 +64,15 @@ impl ScimError {
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_FAILED, None, detail)
     }
+    /// A bearer token was presented but is unknown, revoked or malformed.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ScimError {
+            invalid_token: true,
+            ..Self::new(StatusCode::UNAUTHORIZED, None, detail)
+        }
+    }
+    /// No credentials at all.
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, None, detail)
     }
     pub fn method_not_allowed(detail: impl Into<String>) -> Self {
@@ -116,9 +128,14 @@ impl ResponseError for ScimError {
         let mut resp = HttpResponse::build(self.status);
         resp.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
         if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3.1: no error code when no credentials were sent.
             resp.insert_header((
                 header::WWW_AUTHENTICATE,
-                "Bearer realm=\"hubbridge SCIM\", error=\"invalid_token\"",
+                if self.invalid_token {
+                    "Bearer realm=\"hubbridge SCIM\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"hubbridge SCIM\""
+                },
             ));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {

@@ -19,7 +19,20 @@ both!(
                 r = r.header("Authorization", a);
             }
             let resp = r.send().await.unwrap();
-            assert!(resp.headers().get("www-authenticate").is_some(), "{auth:?}");
+            let challenge = resp.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                challenge.starts_with("Bearer realm="),
+                "{auth:?}: {challenge}"
+            );
+            // RFC 6750: an error code only when credentials were presented.
+            assert_eq!(
+                challenge.contains("error=\"invalid_token\""),
+                auth.is_some(),
+                "{auth:?}"
+            );
             assert_scim_error(resp, 401, None).await;
         }
         // Every SCIM route, discovery included, needs the token.
