@@ -34,6 +34,17 @@ pub(super) fn valid_roles_list(list: Vec<String>) -> GraphResult<Vec<String>> {
     list.iter().map(|r| valid_role(r)).collect()
 }
 
+/// The optional `role` and `tasks` parameters of a person or invitation update, validated.
+fn role_and_tasks(req: &Request) -> GraphResult<(Option<String>, Option<Vec<String>>)> {
+    let role = req.params.get("role").map(valid_role).transpose()?;
+    let tasks = req
+        .params
+        .list("tasks")?
+        .map(valid_roles_list)
+        .transpose()?;
+    Ok((role, tasks))
+}
+
 /// A granted role as the business-users edge shows it: base role plus the finance / ads-rights
 /// permission it implies (reference 4.1, 4.6).
 pub(super) fn split_role(role: &str) -> (String, Option<String>, Option<String>) {
@@ -254,14 +265,7 @@ impl World {
         id: &str,
     ) -> GraphResult<Value> {
         self.may_manage_people(tok)?;
-        let role = match req.params.get("role") {
-            Some(r) => Some(valid_role(r)?),
-            None => None,
-        };
-        let tasks = match req.params.list("tasks")? {
-            Some(t) => Some(valid_roles_list(t)?),
-            None => None,
-        };
+        let (role, tasks) = role_and_tasks(req)?;
         let b = self
             .businesses
             .get_mut(bid)
@@ -326,14 +330,7 @@ impl World {
         id: &str,
     ) -> GraphResult<Value> {
         self.may_manage_people(tok)?;
-        let role = match req.params.get("role") {
-            Some(r) => Some(valid_role(r)?),
-            None => None,
-        };
-        let tasks = match req.params.list("tasks")? {
-            Some(t) => Some(valid_roles_list(t)?),
-            None => None,
-        };
+        let (role, tasks) = role_and_tasks(req)?;
         let b = self
             .businesses
             .get_mut(bid)
