@@ -186,7 +186,12 @@ impl Directory {
                 let row = if current.attrs == attrs {
                     current
                 } else {
-                    users::update(c, &current, &cols, &attrs, &values, now_micros())?
+                    let (old_cols, old_values) = user_columns(&parse_doc(&current)?);
+                    let change = users::Change {
+                        before: (&old_cols, &old_values),
+                        after: (&cols, &values),
+                    };
+                    users::update(c, &current, change, &attrs, now_micros())?
                 };
                 let groups = users::groups_of(c, &[row.seq])?;
                 Ok((row, groups))
@@ -214,6 +219,7 @@ impl Directory {
                     .ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let mut doc = parse_doc(&current)?;
+                let (old_cols, old_values) = user_columns(&doc);
                 patch::apply_user(&mut doc, &ops)?;
                 let doc = resource::validate_user_doc(doc)?;
                 let attrs = Value::Object(doc.clone()).to_string();
@@ -222,7 +228,11 @@ impl Directory {
                     current
                 } else {
                     let (cols, values) = user_columns(&doc);
-                    users::update(c, &current, &cols, &attrs, &values, now_micros())?
+                    let change = users::Change {
+                        before: (&old_cols, &old_values),
+                        after: (&cols, &values),
+                    };
+                    users::update(c, &current, change, &attrs, now_micros())?
                 };
                 let groups = users::groups_of(c, &[row.seq])?;
                 Ok((row, doc, groups))

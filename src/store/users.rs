@@ -109,21 +109,6 @@ fn insert_sql() -> &'static str {
     })
 }
 
-fn update_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let sets: Vec<String> = COPY_COLUMNS
-            .split(',')
-            .map(|c| format!("{} = ?", c.trim()))
-            .collect();
-        format!(
-            "UPDATE users SET {}, version = ?, updated_at = ?, attrs = ? \
-             WHERE seq = ? AND version = ?",
-            sets.join(", ")
-        )
-    })
-}
-
 #[derive(QueryableByName)]
 struct Seq {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -224,15 +209,39 @@ struct GroupOfUser {
 
 /// Replaces a user's document. With `expected_version`, fails with `VersionMismatch` when
 /// the stored version differs (If-Match, and concurrent writers).
+/// The stored copies of a user as they were and as they become.
+pub struct Change<'a> {
+    pub before: (&'a UserColumns, &'a [ValueRow]),
+    pub after: (&'a UserColumns, &'a [ValueRow]),
+}
+
+/// Writes a new version of a user. Only the copied columns that changed are written (each
+/// indexed column written costs an index update even when its value is the same), and the
+/// value rows are rewritten only when they changed.
 pub fn update(
     conn: &mut AnyConnection,
     current: &UserRow,
-    cols: &UserColumns,
+    change: Change<'_>,
     attrs: &str,
-    values: &[ValueRow],
     now: i64,
 ) -> StoreResult<UserRow> {
-    let mut binds = cols.binds();
+    let (old_cols, old_values) = change.before;
+    let (cols, values) = change.after;
+    let mut sql = String::from("UPDATE users SET ");
+    let mut binds = Vec::new();
+    for ((name, old), new) in COPY_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .zip(old_cols.binds())
+        .zip(cols.binds())
+    {
+        if old != new {
+            sql.push_str(name);
+            sql.push_str(" = ?, ");
+            binds.push(new);
+        }
+    }
+    sql.push_str("version = ?, updated_at = ?, attrs = ? WHERE seq = ? AND version = ?");
     binds.extend([
         Lit::Int(current.version + 1),
         Lit::Int(now),
@@ -240,18 +249,20 @@ pub fn update(
         Lit::Int(current.seq),
         Lit::Int(current.version),
     ]);
-    let n = RawQuery::marked(update_sql(), binds)
+    let n = RawQuery::marked(&sql, binds)
         .execute(conn)
         .map_err(unique_as(USER_NAME))?;
     if n == 0 {
         return Err(StoreError::VersionMismatch);
     }
-    RawQuery::marked(
-        "DELETE FROM user_values WHERE user_seq = ?",
-        vec![Lit::Int(current.seq)],
-    )
-    .execute(conn)?;
-    insert_values(conn, current.seq, values)?;
+    if old_values != values {
+        RawQuery::marked(
+            "DELETE FROM user_values WHERE user_seq = ?",
+            vec![Lit::Int(current.seq)],
+        )
+        .execute(conn)?;
+        insert_values(conn, current.seq, values)?;
+    }
     Ok(UserRow {
         seq: current.seq,
         id: current.id.clone(),

@@ -40,6 +40,20 @@ both!(
             ["p@example.com"]
         );
         assert!(app.user_names(r#"phoneNumbers pr"#).await.is_empty());
+        // The filterable copies follow every change, and only changed ones are rewritten.
+        assert_eq!(
+            app.user_names(r#"name.givenName eq "Pat""#).await,
+            ["p@example.com"]
+        );
+        assert_eq!(
+            app.user_names(r#"nickName eq "P""#).await,
+            ["p@example.com"]
+        );
+        assert!(app.user_names(r#"title pr"#).await.is_empty());
+        assert!(app
+            .user_names(r#"emails.value eq "p@example.com""#)
+            .await
+            .is_empty());
     }
 );
 
