@@ -98,23 +98,29 @@ pub fn update(
     external_id: Option<&str>,
     now: i64,
 ) -> StoreResult<GroupRow> {
-    // A fixed statement: diesel never caches UPDATE changesets, and every member change
-    // bumps the group's version through here.
-    let n = RawQuery::marked(
-        "UPDATE groups SET display_name = ?, display_name_ci = ?, external_id = ?, version = ?, \
-         updated_at = ? WHERE seq = ? AND version = ?",
-        vec![
-            Lit::Text(display_name.to_string()),
-            Lit::Text(sql::fold(display_name)),
-            Lit::OptText(external_id.map(str::to_string)),
-            Lit::Int(current.version + 1),
-            Lit::Int(now),
-            Lit::Int(current.seq),
-            Lit::Int(current.version),
-        ],
-    )
-    .execute(conn)
-    .map_err(unique_as(DISPLAY_NAME))?;
+    // Fixed statements (diesel never caches UPDATE changesets). Every member change bumps
+    // the version through here; the indexed name columns are written only when they change.
+    let mut sql = String::from("UPDATE groups SET ");
+    let mut binds = Vec::new();
+    if display_name != current.display_name {
+        sql.push_str("display_name = ?, display_name_ci = ?, ");
+        binds.push(Lit::Text(display_name.to_string()));
+        binds.push(Lit::Text(sql::fold(display_name)));
+    }
+    if external_id != current.external_id.as_deref() {
+        sql.push_str("external_id = ?, ");
+        binds.push(Lit::OptText(external_id.map(str::to_string)));
+    }
+    sql.push_str("version = ?, updated_at = ? WHERE seq = ? AND version = ?");
+    binds.extend([
+        Lit::Int(current.version + 1),
+        Lit::Int(now),
+        Lit::Int(current.seq),
+        Lit::Int(current.version),
+    ]);
+    let n = RawQuery::marked(&sql, binds)
+        .execute(conn)
+        .map_err(unique_as(DISPLAY_NAME))?;
     if n == 0 {
         return Err(StoreError::VersionMismatch);
     }
