@@ -161,6 +161,10 @@ impl Store {
         let pool = Pool::builder()
             .max_size(settings.max_connections)
             .min_idle(Some(1))
+            // Checking a connection on every checkout runs a `SELECT 1` per request. A SQLite
+            // file connection does not go stale; a PostgreSQL one can (server restart), so it
+            // is still checked there.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs.max(1)))
             .connection_customizer(Box::new(SqliteInit {
                 busy_timeout_ms: settings.busy_timeout_ms,
