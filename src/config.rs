@@ -1,7 +1,7 @@
 //! Settings: `config/base.toml` (compiled in), then an optional file given with `--config`,
 //! then environment variables `HUBBRIDGE__SECTION__KEY`. Every problem names the key at fault.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -138,16 +138,6 @@ impl Settings {
             return fail("log.level", "is not a valid tracing filter (try \"info\")");
         }
         Ok(())
-    }
-
-    /// The database URL as a SQLite file path, when it is one.
-    pub fn sqlite_path(&self) -> Option<PathBuf> {
-        crate::store::DbKind::from_url(&self.database.url)
-            .ok()
-            .and_then(|k| match k {
-                crate::store::DbKind::Sqlite(p) => Some(p),
-                crate::store::DbKind::Postgres => None,
-            })
     }
 }
 

@@ -112,10 +112,6 @@ impl Directory {
         Directory { store }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Runs `f` in one write transaction; any error returned by `f` rolls it back.
     async fn tx<T, F>(&self, f: F) -> Result<T, ScimError>
     where

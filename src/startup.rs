@@ -56,10 +56,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-
-    pub fn into_server(self) -> Server {
-        self.server
-    }
 }
 
 async fn healthz() -> HttpResponse {
