@@ -90,7 +90,7 @@ fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Resul
     ));
     let store_data = web::Data::new(store);
     let addr = listener.local_addr()?;
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::telemetry::request_span))
             .app_data(scim_state.clone())
@@ -102,9 +102,17 @@ fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Resul
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs);
-    if settings.server.workers > 0 {
-        server = server.workers(settings.server.workers);
-    }
+    let workers = match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // Database calls run on each worker's blocking pool. With no more blocking threads than
+    // pooled connections, a call that must wait queues in the pool's FIFO instead of every
+    // thread racing for a connection (which serves them in no order and sets the p99).
+    let blocking_threads = (settings.database.max_connections as usize / workers).max(1);
+    let server = server
+        .workers(workers)
+        .worker_max_blocking_threads(blocking_threads);
     let server = server.listen(listener)?.run();
     tracing::info!(address = %addr, port = addr.port(), "hubbridge listening");
     Ok(server)

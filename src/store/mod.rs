@@ -3,17 +3,20 @@
 //! One code base serves SQLite (a file, the default) and PostgreSQL (`postgres://` URLs)
 //! through diesel's `MultiConnection`. Where the SQL differs, the branch lives here and
 //! nowhere else. Callers outside `store` never see SQL: they call the query functions of
-//! the submodules inside [`Store::read`] or [`Store::write`], which run the closure on
-//! tokio's blocking pool (never on an async worker) and, for writes, in one transaction.
+//! the submodules inside [`Store::read`] or [`Store::write`]. Reads run on tokio's blocking
+//! pool (never on an async worker). Writes run in one transaction each: on SQLite on the
+//! writer thread (`writer`: in arrival order, several per commit), on PostgreSQL on the
+//! blocking pool.
 
 pub mod groups;
 pub mod schema;
 pub mod sql;
 pub mod tokens;
 pub mod users;
+mod writer;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -123,13 +126,13 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteInit {
     }
 }
 
-/// The database: a pool plus, on SQLite, a gate that lets one writer at a time in (SQLite
-/// allows one writer; waiting here is cheaper than SQLite's busy-sleep loop).
+/// The database: a pool (for reads, and PostgreSQL writes) plus, on SQLite, the writer
+/// thread that owns the one connection that writes (SQLite allows one writer at a time).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<ConnectionManager<AnyConnection>>,
     kind: Backend,
-    write_gate: Arc<Mutex<()>>,
+    writer: Option<Arc<writer::Writer>>,
 }
 
 /// The backend of an open store, for the few places that must branch.
@@ -157,7 +160,23 @@ impl Store {
                 (path.to_string_lossy().into_owned(), Backend::Sqlite)
             }
         };
-        let manager = ConnectionManager::<AnyConnection>::new(url);
+        let manager = ConnectionManager::<AnyConnection>::new(url.clone());
+        let sqlite_init = SqliteInit {
+            busy_timeout_ms: settings.busy_timeout_ms,
+        };
+        let writer = match backend {
+            Backend::Postgres => None,
+            Backend::Sqlite => {
+                let unavailable = |e: String| StoreError::Unavailable(format!("{url}: {e}"));
+                let mut conn =
+                    AnyConnection::establish(&url).map_err(|e| unavailable(e.to_string()))?;
+                sqlite_init
+                    .on_acquire(&mut conn)
+                    .map_err(|e| unavailable(e.to_string()))?;
+                let writer = writer::Writer::start(conn).map_err(|e| unavailable(e.to_string()))?;
+                Some(Arc::new(writer))
+            }
+        };
         let pool = Pool::builder()
             .max_size(settings.max_connections)
             .min_idle(Some(1))
@@ -166,15 +185,13 @@ impl Store {
             // is still checked there.
             .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs.max(1)))
-            .connection_customizer(Box::new(SqliteInit {
-                busy_timeout_ms: settings.busy_timeout_ms,
-            }))
+            .connection_customizer(Box::new(sqlite_init))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Store {
             pool,
             kind: backend,
-            write_gate: Arc::new(Mutex::new(())),
+            writer,
         };
         if backend == Backend::Sqlite {
             store.spawn_checkpointer();
@@ -185,14 +202,16 @@ impl Store {
     /// Copies the SQLite WAL into the database file once a second (PASSIVE: never blocks
     /// readers or the writer). Stops when the last clone of this store is dropped.
     fn spawn_checkpointer(&self) {
-        let gate = Arc::downgrade(&self.write_gate);
+        let Some(alive) = self.writer.as_ref().map(Arc::downgrade) else {
+            return;
+        };
         let pool = self.pool.clone();
         let spawned = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || loop {
                 std::thread::sleep(Duration::from_secs(1));
-                // Only `Store` clones hold the gate strongly; none left means shut down.
-                if gate.strong_count() == 0 {
+                // Only `Store` clones hold the writer; none left means shut down.
+                if alive.strong_count() == 0 {
                     return;
                 }
                 if let Ok(mut conn) = pool.get() {
@@ -251,38 +270,51 @@ impl Store {
     }
 
     /// Runs `f` inside one transaction, off the async workers: everything `f` writes
-    /// commits together or not at all. Any error returned by `f` rolls back.
+    /// commits together or not at all, and the result is returned only once committed.
+    /// Any error returned by `f` rolls back what `f` wrote. The write goes ahead even if
+    /// the caller stops waiting.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
     {
+        if let Some(writer) = &self.writer {
+            let answer = writer.submit(f)?;
+            return answer.await.unwrap_or_else(|_| Err(abandoned().into()));
+        }
         let store = self.clone();
-        match tokio::task::spawn_blocking(move || store.write_blocking(f)).await {
+        match tokio::task::spawn_blocking(move || store.pg_write(f)).await {
             Ok(r) => r,
             Err(e) => Err(StoreError::Join(e.to_string()).into()),
         }
     }
 
+    /// [`Store::write`] for code that is not async (tests, tools). Must not be called on
+    /// an async worker.
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer
+                .submit(f)?
+                .blocking_recv()
+                .unwrap_or_else(|_| Err(abandoned().into())),
+            None => self.pg_write(f),
+        }
+    }
+
+    fn pg_write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         E: From<StoreError> + From<diesel::result::Error>,
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     {
-        // On SQLite the gate is taken before a pooled connection, so waiting writers
-        // hold no connection that readers could use. A poisoned gate only means another
-        // writer panicked; its transaction was rolled back, so the gate is still usable.
-        let _guard = match self.kind {
-            Backend::Sqlite => Some(self.write_gate.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        };
         let mut pooled = self.conn()?;
         let conn: &mut AnyConnection = &mut pooled;
-        match conn {
-            AnyConnection::Sqlite(_) => immediate_transaction(conn, f),
-            AnyConnection::Postgresql(_) => conn.transaction(f),
-        }
+        conn.transaction(f)
     }
 
     /// Is the database reachable? Used by `/readyz`.
@@ -297,31 +329,9 @@ impl Store {
     }
 }
 
-fn immediate_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
-{
-    // BEGIN IMMEDIATE takes SQLite's write lock up front, so a transaction that reads
-    // then writes never fails half-way with SQLITE_BUSY.
-    // Run as cached prepared statements: `batch_execute` would parse them every time.
-    let run = |conn: &mut AnyConnection, sql: &str| {
-        sql::RawQuery::marked(sql, vec![]).execute(conn).map(|_| ())
-    };
-    run(conn, "BEGIN IMMEDIATE")?;
-    match f(conn) {
-        Ok(v) => match run(conn, "COMMIT") {
-            Ok(()) => Ok(v),
-            Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK");
-                Err(e.into())
-            }
-        },
-        Err(e) => {
-            let _ = conn.batch_execute("ROLLBACK");
-            Err(e)
-        }
-    }
+/// The writer dropped a job's reply without answering: the job panicked (and was rolled back).
+fn abandoned() -> StoreError {
+    StoreError::Join("the write failed unexpectedly and was rolled back".into())
 }
 
 async fn blocking<T, F>(f: F) -> StoreResult<T>
