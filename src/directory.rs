@@ -149,19 +149,11 @@ impl Directory {
         let id = id.to_string();
         let (row, groups) = self
             .store
-            .read(move |c| {
-                let row = users::find(c, &id)?.ok_or(StoreError::NotFound)?;
-                let groups = users::groups_of(c, &[row.seq])?;
-                Ok((row, groups))
-            })
+            .read(move |c| users::find_with_groups(c, &id, false)?.ok_or(StoreError::NotFound))
             .await
             .map_err(not_found_user)?;
         let doc = parse_doc(&row)?;
-        Ok(UserRecord {
-            row,
-            doc,
-            groups: groups.into_iter().map(|(_, id, d)| (id, d)).collect(),
-        })
+        Ok(UserRecord { row, doc, groups })
     }
 
     pub async fn replace_user(
@@ -176,7 +168,7 @@ impl Directory {
         let attrs = Value::Object(doc.clone()).to_string();
         let (row, groups) = self
             .tx(move |c| {
-                let current = users::find_for_update(c, &id)?
+                let (current, groups) = users::find_with_groups(c, &id, true)?
                     .ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let row = if current.attrs == attrs {
@@ -189,16 +181,11 @@ impl Directory {
                     };
                     users::update(c, &current, change, &attrs, now_micros())?
                 };
-                let groups = users::groups_of(c, &[row.seq])?;
                 Ok((row, groups))
             })
             .await?;
         tracing::info!(user.id = %row.id, actor.token = %actor.token_name, "directory user replaced");
-        Ok(UserRecord {
-            row,
-            doc,
-            groups: groups.into_iter().map(|(_, id, d)| (id, d)).collect(),
-        })
+        Ok(UserRecord { row, doc, groups })
     }
 
     pub async fn patch_user(
@@ -211,7 +198,7 @@ impl Directory {
         let id = id.to_string();
         let (row, doc, groups) = self
             .tx(move |c| {
-                let current = users::find_for_update(c, &id)?
+                let (current, groups) = users::find_with_groups(c, &id, true)?
                     .ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
                 let mut doc = parse_doc(&current)?;
@@ -230,16 +217,11 @@ impl Directory {
                     };
                     users::update(c, &current, change, &attrs, now_micros())?
                 };
-                let groups = users::groups_of(c, &[row.seq])?;
                 Ok((row, doc, groups))
             })
             .await?;
         tracing::info!(user.id = %row.id, actor.token = %actor.token_name, version = row.version, "directory user patched");
-        Ok(UserRecord {
-            row,
-            doc,
-            groups: groups.into_iter().map(|(_, id, d)| (id, d)).collect(),
-        })
+        Ok(UserRecord { row, doc, groups })
     }
 
     pub async fn delete_user(
@@ -263,29 +245,14 @@ impl Directory {
 
     pub async fn list_users(&self, spec: ListSpec) -> Result<Page<UserRecord>, ScimError> {
         let backend = self.store.backend();
-        let (total, rows, groups) = self
+        let (total, rows) = self
             .store
-            .read(move |c| {
-                let (total, rows) =
-                    users::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit)?;
-                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-                let groups = users::groups_of(c, &seqs)?;
-                Ok((total, rows, groups))
-            })
+            .read(move |c| users::list(c, backend, &spec.cond, spec.sort, spec.offset, spec.limit))
             .await?;
         let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
+        for (row, groups) in rows {
             let doc = parse_doc(&row)?;
-            let g = groups
-                .iter()
-                .filter(|(s, _, _)| *s == row.seq)
-                .map(|(_, id, d)| (id.clone(), d.clone()))
-                .collect();
-            items.push(UserRecord {
-                row,
-                doc,
-                groups: g,
-            });
+            items.push(UserRecord { row, doc, groups });
         }
         Ok(Page { total, items })
     }

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{group_members, groups, users};
+use super::schema::users;
 use super::sql::{self, Col, Cond, Lit, RawQuery};
 use super::{unique_as, AnyConnection, Backend, StoreError, StoreResult};
 
@@ -169,8 +169,83 @@ fn insert_values(conn: &mut AnyConnection, seq: i64, values: &[ValueRow]) -> Sto
     Ok(())
 }
 
-pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<UserRow>> {
-    find_with(conn, id, "")
+/// A user's groups as (id, displayName), ordered by name.
+pub type GroupRefs = Vec<(String, String)>;
+
+/// The user's groups as a JSON array of `[id, displayName]`, one column of the user's own
+/// row: reading a user and its groups is one statement (on PostgreSQL, one round trip).
+macro_rules! groups_column {
+    (postgres) => {
+        "COALESCE((SELECT json_agg(json_build_array(g.id, g.display_name) \
+         ORDER BY g.display_name_ci)::text FROM group_members gm \
+         JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = users.seq), '[]') AS groups"
+    };
+    (sqlite) => {
+        "(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.display_name_ci) \
+         FROM group_members gm JOIN groups g ON g.seq = gm.group_seq \
+         WHERE gm.user_seq = users.seq) AS groups"
+    };
+}
+
+macro_rules! user_row_columns {
+    () => {
+        "users.seq, users.id, users.version, users.created_at, users.updated_at, users.attrs"
+    };
+}
+
+/// A user row with its groups column.
+#[derive(QueryableByName)]
+pub struct UserWithGroups {
+    #[diesel(embed)]
+    user: UserRow,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    groups: String,
+}
+
+impl UserWithGroups {
+    pub fn split(self) -> StoreResult<(UserRow, GroupRefs)> {
+        let groups: GroupRefs = serde_json::from_str(&self.groups)
+            .map_err(|e| StoreError::Corrupt(format!("groups of user {}: {e}", self.user.id)))?;
+        Ok((self.user, groups))
+    }
+}
+
+/// A user and the groups it is in, in one statement (every GET, PUT and PATCH of a user
+/// needs both). With `for_update`, the user's row stays locked until commit (see
+/// [`find_for_update`]).
+pub fn find_with_groups(
+    conn: &mut AnyConnection,
+    id: &str,
+    for_update: bool,
+) -> StoreResult<Option<(UserRow, GroupRefs)>> {
+    let parts: [&str; 2] = match conn {
+        AnyConnection::Postgresql(_) => [
+            concat!(
+                "SELECT ",
+                user_row_columns!(),
+                ", ",
+                groups_column!(postgres),
+                " FROM users WHERE users.id = "
+            ),
+            if for_update { " FOR UPDATE" } else { "" },
+        ],
+        AnyConnection::Sqlite(_) => [
+            concat!(
+                "SELECT ",
+                user_row_columns!(),
+                ", ",
+                groups_column!(sqlite),
+                " FROM users WHERE users.id = "
+            ),
+            "",
+        ],
+    };
+    let rows: Vec<UserWithGroups> =
+        RawQuery::fixed(&parts, vec![Lit::Text(id.to_string())]).load(conn)?;
+    rows.into_iter()
+        .next()
+        .map(UserWithGroups::split)
+        .transpose()
 }
 
 /// `find` inside a write transaction: the row stays locked until commit, so concurrent
@@ -195,16 +270,6 @@ fn find_with(conn: &mut AnyConnection, id: &str, lock: &str) -> StoreResult<Opti
     )
     .load(conn)?;
     Ok(rows.into_iter().next())
-}
-
-#[derive(QueryableByName)]
-struct GroupOfUser {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    user_seq: i64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    id: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    display_name: String,
 }
 
 /// Replaces a user's document. With `expected_version`, fails with `VersionMismatch` when
@@ -282,43 +347,7 @@ pub fn delete(conn: &mut AnyConnection, seq: i64) -> StoreResult<()> {
     Ok(())
 }
 
-/// (user seq, group id, group displayName) for every membership of the given users.
-pub fn groups_of(
-    conn: &mut AnyConnection,
-    seqs: &[i64],
-) -> StoreResult<Vec<(i64, String, String)>> {
-    match seqs {
-        [] => return Ok(vec![]),
-        // One user (the hot path): a fixed, cached statement.
-        [seq] => {
-            let rows: Vec<GroupOfUser> = RawQuery::fixed(
-                &[
-                    "SELECT gm.user_seq, g.id, g.display_name FROM group_members gm \
-                     JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = ",
-                    " ORDER BY g.display_name_ci",
-                ],
-                vec![Lit::Int(*seq)],
-            )
-            .load(conn)?;
-            return Ok(rows
-                .into_iter()
-                .map(|r| (r.user_seq, r.id, r.display_name))
-                .collect());
-        }
-        _ => {}
-    }
-    Ok(group_members::table
-        .inner_join(groups::table)
-        .filter(group_members::user_seq.eq_any(seqs))
-        .select((group_members::user_seq, groups::id, groups::display_name))
-        .order((group_members::user_seq, groups::display_name_ci))
-        .load(conn)?)
-}
-
-const USER_ROW_COLUMNS: &str =
-    "users.seq, users.id, users.version, users.created_at, users.updated_at, users.attrs";
-
-/// One page of users matching `cond`, and how many match in all.
+/// One page of users matching `cond` with their groups, and how many match in all.
 pub fn list(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -326,15 +355,16 @@ pub fn list(
     sort: Option<(Col, bool)>,
     offset: i64,
     limit: i64,
-) -> StoreResult<(i64, Vec<UserRow>)> {
-    Ok(sql::page(
-        conn,
-        backend,
-        "users",
-        USER_ROW_COLUMNS,
-        cond,
-        sort,
-        offset,
-        limit,
-    )?)
+) -> StoreResult<(i64, Vec<(UserRow, GroupRefs)>)> {
+    let columns = match backend {
+        Backend::Postgres => concat!(user_row_columns!(), ", ", groups_column!(postgres)),
+        Backend::Sqlite => concat!(user_row_columns!(), ", ", groups_column!(sqlite)),
+    };
+    let (total, rows) =
+        sql::page::<UserWithGroups>(conn, backend, "users", columns, cond, sort, offset, limit)?;
+    let rows = rows
+        .into_iter()
+        .map(UserWithGroups::split)
+        .collect::<StoreResult<_>>()?;
+    Ok((total, rows))
 }

@@ -288,3 +288,83 @@ both!(
         }
     }
 );
+
+both!(
+    a_users_groups_come_with_every_read_and_write_of_the_user,
+    |app| async move {
+        let u = ids(&app, 2, "member").await;
+        // Names that need JSON escaping and case-insensitive ordering.
+        let names = ["beta", "Alpha \"A\" \\ team", "gamma ü"];
+        let mut gids = vec![];
+        for name in names {
+            let g = app.create_group(name, &[&u[0]]).await;
+            gids.push(g["id"].as_str().unwrap().to_string());
+        }
+        let expected = json!([
+            {"value": gids[1], "display": names[1]},
+            {"value": gids[0], "display": names[0]},
+            {"value": gids[2], "display": names[2]},
+        ]);
+        let shown = |user: &Value| -> Value {
+            let groups = user["groups"].as_array().expect("groups shown");
+            Value::Array(
+                groups
+                    .iter()
+                    .map(|g| json!({"value": g["value"], "display": g["display"]}))
+                    .collect(),
+            )
+        };
+
+        let got: Value = app
+            .get(&format!("/Users/{}", u[0]))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown(&got), expected, "GET by id");
+
+        let listed: Value = app
+            .get("/Users?filter=userName%20eq%20%22member0@example.com%22")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown(&listed["Resources"][0]), expected, "filter");
+
+        let all: Value = app
+            .get("/Users?sortBy=userName")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown(&all["Resources"][0]), expected, "list");
+        assert!(
+            all["Resources"][1]
+                .get("groups")
+                .is_none_or(|g| g.as_array().is_some_and(|a| a.is_empty())),
+            "a user in no group shows none: {}",
+            all["Resources"][1]
+        );
+
+        let patched: Value = app
+            .patch(
+                &format!("/Users/{}", u[0]),
+                json!([{"op": "replace", "path": "displayName", "value": "Member Zero"}]),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown(&patched), expected, "PATCH response");
+
+        let mut body = patched.clone();
+        body["title"] = json!("Engineer");
+        let put: Value = app
+            .put(&format!("/Users/{}", u[0]), body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown(&put), expected, "PUT response");
+    }
+);
