@@ -243,6 +243,7 @@ pub fn list(
         backend,
         "groups",
         GROUP_ROW_COLUMNS,
+        "",
         cond,
         sort,
         offset,

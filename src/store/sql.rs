@@ -365,9 +365,10 @@ fn glob_pattern(op: Op, v: &str) -> String {
     }
 }
 
-/// ORDER BY: one column (nulls last either way), then insertion order for stable paging.
-pub fn order_by(frag: &mut Fragment, table: &str, sort: Option<(Col, bool)>) {
-    frag.push(" ORDER BY ");
+/// The sort keys, in order: one column (nulls last either way), then insertion order
+/// (`table.seq`) for stable paging.
+fn sort_keys(table: &str, sort: Option<(Col, bool)>) -> Vec<(String, &'static str)> {
+    let mut keys = Vec::with_capacity(3);
     if let Some((col, descending)) = sort {
         let key = match col.kind {
             ColKind::Text {
@@ -380,19 +381,37 @@ pub fn order_by(frag: &mut Fragment, table: &str, sort: Option<(Col, bool)>) {
             } => format!("lower({})", col.expr),
             _ => col.expr.to_string(),
         };
-        frag.push(&format!(
-            "CASE WHEN {} IS NULL THEN 1 ELSE 0 END, {key} {}, ",
-            col.expr,
-            if descending { "DESC" } else { "ASC" }
+        keys.push((
+            format!("CASE WHEN {} IS NULL THEN 1 ELSE 0 END", col.expr),
+            "ASC",
         ));
+        keys.push((key, if descending { "DESC" } else { "ASC" }));
     }
-    frag.push(table);
-    frag.push(".seq ASC");
+    keys.push((format!("{table}.seq"), "ASC"));
+    keys
+}
+
+fn push_order_by(frag: &mut Fragment, keys: &[(String, &'static str)]) {
+    frag.push(" ORDER BY ");
+    for (i, (expr, dir)) in keys.iter().enumerate() {
+        if i > 0 {
+            frag.push(", ");
+        }
+        frag.push(expr);
+        frag.push(" ");
+        frag.push(dir);
+    }
 }
 
 /// One page of `table` rows matching `cond`, and how many match in all. The count query is
 /// skipped when the page itself shows the total (a short first page: the usual IdP lookup
 /// by `userName eq` or `externalId eq`).
+///
+/// `per_row` (or "") is one more result column, an expression over the page's own rows as
+/// `page.*` (for example a correlated subquery on `page.seq`). It is computed for the rows
+/// of the page only: the page is chosen in a derived table first. (Selected next to the
+/// columns, both databases would compute it for every row an OFFSET skips, and SQLite for
+/// every row it sorts.) `columns` must include `table.seq`.
 #[expect(
     clippy::too_many_arguments,
     reason = "one call per resource table, in store only"
@@ -402,6 +421,7 @@ pub fn page<T>(
     backend: Backend,
     table: &str,
     columns: &str,
+    per_row: &str,
     cond: &Cond,
     sort: Option<(Col, bool)>,
     offset: i64,
@@ -413,14 +433,26 @@ where
     if limit == 0 {
         return Ok((count(conn, backend, table, cond)?, vec![]));
     }
+    let keys = sort_keys(table, sort);
     let mut frag = Fragment::new(backend);
+    if !per_row.is_empty() {
+        frag.push("SELECT page.*, ");
+        frag.push(per_row);
+        frag.push(" FROM (");
+    }
     frag.push("SELECT ");
     frag.push(columns);
+    if !per_row.is_empty() {
+        // The sort keys go out with the page, so the outer query can keep its order.
+        for (i, (expr, _)) in keys[..keys.len() - 1].iter().enumerate() {
+            frag.push(&format!(", {expr} AS sort_{i}"));
+        }
+    }
     frag.push(" FROM ");
     frag.push(table);
     frag.push(" WHERE ");
     frag.cond(cond);
-    order_by(&mut frag, table, sort);
+    push_order_by(&mut frag, &keys);
     // SQLite re-prepares a statement whose bound LIMIT/OFFSET changed (the planner uses
     // them), which costs more than the query. So LIMIT (at most scim.max_page_size distinct
     // values) and the first page's OFFSET 0 are written into the SQL, and only later pages
@@ -430,6 +462,22 @@ where
         frag.push("0");
     } else {
         frag.bind(Lit::Int(offset));
+    }
+    if !per_row.is_empty() {
+        let outer: Vec<(String, &'static str)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (_, dir))| {
+                let name = if i + 1 == keys.len() {
+                    "page.seq".to_string()
+                } else {
+                    format!("page.sort_{i}")
+                };
+                (name, *dir)
+            })
+            .collect();
+        frag.push(") AS page");
+        push_order_by(&mut frag, &outer);
     }
     let rows: Vec<T> = frag.into_query().load(conn)?;
     let shown = rows.len() as i64;

@@ -174,16 +174,25 @@ pub type GroupRefs = Vec<(String, String)>;
 
 /// The user's groups as a JSON array of `[id, displayName]`, one column of the user's own
 /// row: reading a user and its groups is one statement (on PostgreSQL, one round trip).
+/// `$row` names the table (or derived table) holding the user's `seq`.
 macro_rules! groups_column {
-    (postgres) => {
-        "COALESCE((SELECT json_agg(json_build_array(g.id, g.display_name) \
-         ORDER BY g.display_name_ci)::text FROM group_members gm \
-         JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = users.seq), '[]') AS groups"
+    (postgres, $row:literal) => {
+        concat!(
+            "COALESCE((SELECT json_agg(json_build_array(g.id, g.display_name) \
+             ORDER BY g.display_name_ci)::text FROM group_members gm \
+             JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = ",
+            $row,
+            ".seq), '[]') AS groups"
+        )
     };
-    (sqlite) => {
-        "(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.display_name_ci) \
-         FROM group_members gm JOIN groups g ON g.seq = gm.group_seq \
-         WHERE gm.user_seq = users.seq) AS groups"
+    (sqlite, $row:literal) => {
+        concat!(
+            "(SELECT json_group_array(json_array(g.id, g.display_name) \
+             ORDER BY g.display_name_ci) FROM group_members gm \
+             JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = ",
+            $row,
+            ".seq) AS groups"
+        )
     };
 }
 
@@ -224,7 +233,7 @@ pub fn find_with_groups(
                 "SELECT ",
                 user_row_columns!(),
                 ", ",
-                groups_column!(postgres),
+                groups_column!(postgres, "users"),
                 " FROM users WHERE users.id = "
             ),
             if for_update { " FOR UPDATE" } else { "" },
@@ -234,7 +243,7 @@ pub fn find_with_groups(
                 "SELECT ",
                 user_row_columns!(),
                 ", ",
-                groups_column!(sqlite),
+                groups_column!(sqlite, "users"),
                 " FROM users WHERE users.id = "
             ),
             "",
@@ -356,12 +365,21 @@ pub fn list(
     offset: i64,
     limit: i64,
 ) -> StoreResult<(i64, Vec<(UserRow, GroupRefs)>)> {
-    let columns = match backend {
-        Backend::Postgres => concat!(user_row_columns!(), ", ", groups_column!(postgres)),
-        Backend::Sqlite => concat!(user_row_columns!(), ", ", groups_column!(sqlite)),
+    let groups = match backend {
+        Backend::Postgres => groups_column!(postgres, "page"),
+        Backend::Sqlite => groups_column!(sqlite, "page"),
     };
-    let (total, rows) =
-        sql::page::<UserWithGroups>(conn, backend, "users", columns, cond, sort, offset, limit)?;
+    let (total, rows) = sql::page::<UserWithGroups>(
+        conn,
+        backend,
+        "users",
+        user_row_columns!(),
+        groups,
+        cond,
+        sort,
+        offset,
+        limit,
+    )?;
     let rows = rows
         .into_iter()
         .map(UserWithGroups::split)

@@ -190,6 +190,33 @@ both!(listing_pages_sorts_and_projects, |app| async move {
 
     let p = page("sortBy=userName&sortOrder=descending&count=1").await;
     assert_eq!(p["Resources"][0]["userName"], "user6@example.com");
+    // A later sorted page keeps its order (the page is chosen first, then decorated).
+    let names = |p: &Value| -> Vec<String> {
+        p["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["userName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let p = page("sortBy=userName&sortOrder=descending&startIndex=2&count=3").await;
+    assert_eq!(
+        names(&p),
+        [
+            "user5@example.com",
+            "user4@example.com",
+            "user3@example.com"
+        ]
+    );
+    let p = page("startIndex=4&count=3").await;
+    assert_eq!(
+        names(&p),
+        [
+            "user3@example.com",
+            "user4@example.com",
+            "user5@example.com"
+        ]
+    );
 
     let p = page("attributes=userName&count=1").await;
     let r = &p["Resources"][0];
