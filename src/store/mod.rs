@@ -320,8 +320,14 @@ impl Store {
         conn.transaction(f)
     }
 
-    /// Is the database reachable? Used by `/readyz`.
+    /// Is the database reachable (and, on SQLite, the writer thread running)? Used by
+    /// `/readyz`.
     pub async fn ping(&self) -> StoreResult<()> {
+        if self.writer.as_ref().is_some_and(|w| !w.running()) {
+            return Err(StoreError::Unavailable(
+                "the database writer has stopped".into(),
+            ));
+        }
         self.read(|c| {
             diesel::sql_query("SELECT 1")
                 .execute(c)

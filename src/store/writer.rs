@@ -78,6 +78,7 @@ where
 /// dropped, after finishing what was queued.
 pub struct Writer {
     queue: SyncSender<Box<dyn Job>>,
+    thread: std::thread::JoinHandle<()>,
     #[cfg_attr(not(test), allow(dead_code))]
     commits: Arc<AtomicU64>,
 }
@@ -88,10 +89,19 @@ impl Writer {
         let (queue, jobs) = mpsc::sync_channel::<Box<dyn Job>>(QUEUE_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, jobs, &counter))?;
-        Ok(Writer { queue, commits })
+        Ok(Writer {
+            queue,
+            thread,
+            commits,
+        })
+    }
+
+    /// Is the writer thread still there to take writes? (For `/readyz`.)
+    pub fn running(&self) -> bool {
+        !self.thread.is_finished()
     }
 
     /// Transactions committed so far (each holds one or more writes).
