@@ -105,6 +105,17 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// SQLite's built-in `lower()` folds ASCII only; every SQLite connection replaces it with
+/// this one, which folds like the folded columns (`sql::fold`) and like PostgreSQL's
+/// `lower()` in a UTF-8 database, so a case-insensitive filter on an attribute without a
+/// folded column matches the same rows on both backends.
+mod sqlite_functions {
+    diesel::define_sql_function! {
+        fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>)
+            -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+    }
+}
+
 #[derive(Debug)]
 struct SqliteInit {
     busy_timeout_ms: u32,
@@ -123,6 +134,10 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteInit {
                  PRAGMA journal_size_limit = 67108864;",
                 self.busy_timeout_ms
             ))
+            .map_err(diesel::r2d2::Error::QueryError)?;
+            sqlite_functions::lower_utils::register_impl(c, |x: Option<String>| {
+                x.map(|s| sql::fold(&s))
+            })
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())

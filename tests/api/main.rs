@@ -10,6 +10,7 @@ mod cli;
 mod contract;
 mod discovery;
 mod filters;
+mod folding;
 mod groups;
 mod lifecycle;
 mod patch;
