@@ -197,7 +197,11 @@ impl Store {
         };
         let pool = Pool::builder()
             .max_size(settings.max_connections)
-            .min_idle(Some(1))
+            // No connection kept open in advance: with one, r2d2 replaces a connection taken
+            // from the pool on a background thread, and a short command (`migrate`, `token`)
+            // that exits meanwhile can crash inside libpq's TLS set-up (seen: SIGSEGV in 5 of
+            // 80 runs on PostgreSQL). Connections are made when first needed and then kept.
+            .min_idle(Some(0))
             // Checking a connection on every checkout runs a `SELECT 1` per request. A SQLite
             // file connection does not go stale; a PostgreSQL one can (server restart), so it
             // is still checked there.
