@@ -220,3 +220,265 @@ both!(
         assert_scim_error(r, 400, Some("invalidFilter")).await;
     }
 );
+
+/// GET /Users (or /Groups) with a raw filter; returns the response.
+async fn list_raw(app: &TestApp, path: &str, filter: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(&app.token)
+        .query(&[("filter", filter), ("count", "1000")])
+        .send()
+        .await
+        .unwrap()
+}
+
+both!(string_ordering_ge_and_lt_on_user_name, |app| async move {
+    seed(&app).await;
+    let n = |f: &'static str| app.user_names(f);
+    // userName is caseExact=false: comparisons are on folded text.
+    assert_eq!(
+        n(r#"userName ge "bob""#).await,
+        ["Carol", "bob", "dave_100%", "éva"]
+    );
+    assert_eq!(
+        n(r#"userName ge "BOB""#).await,
+        ["Carol", "bob", "dave_100%", "éva"]
+    );
+    assert_eq!(n(r#"userName lt "carol""#).await, ["alice", "bob"]);
+    assert_eq!(n(r#"userName lt "CAROL""#).await, ["alice", "bob"]);
+    assert_eq!(
+        n(r#"userName ge "carol" and userName lt "dave""#).await,
+        ["Carol"]
+    );
+    assert_eq!(n(r#"userName lt "alice""#).await, Vec::<String>::new());
+    // Upper bounds are inclusive for le/ge only.
+    assert_eq!(n(r#"userName le "Carol""#).await, ["Carol", "alice", "bob"]);
+    assert_eq!(n(r#"userName gt "dave_100%""#).await, ["éva"]);
+});
+
+both!(
+    date_time_comparisons_on_meta_created_and_last_modified,
+    |app| async move {
+        let mut created = vec![];
+        for name in ["t1", "t2", "t3"] {
+            let u = app.create_user(name).await;
+            created.push((
+                u["id"].as_str().unwrap().to_string(),
+                u["meta"]["created"].as_str().unwrap().to_string(),
+            ));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let c: Vec<&str> = created.iter().map(|(_, c)| c.as_str()).collect();
+        assert!(c[0] < c[1] && c[1] < c[2], "{c:?}");
+        let n = |f: String| {
+            let app = &app;
+            async move { app.user_names(&f).await }
+        };
+        // The rendered timestamp compares exactly equal to the stored one (micro-seconds).
+        assert_eq!(
+            n(format!(r#"meta.created ge "{}""#, c[1])).await,
+            ["t2", "t3"]
+        );
+        assert_eq!(n(format!(r#"meta.created gt "{}""#, c[1])).await, ["t3"]);
+        assert_eq!(
+            n(format!(r#"meta.created le "{}""#, c[1])).await,
+            ["t1", "t2"]
+        );
+        assert_eq!(n(format!(r#"meta.created lt "{}""#, c[1])).await, ["t1"]);
+        assert_eq!(n(format!(r#"meta.created eq "{}""#, c[2])).await, ["t3"]);
+        assert!(n(format!(r#"meta.created lt "{}""#, c[0])).await.is_empty());
+        // The same instant written with another UTC offset means the same thing.
+        let t2 = chrono::DateTime::parse_from_rfc3339(c[1]).unwrap();
+        let shifted = t2
+            .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap())
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+        assert!(shifted.ends_with("+02:00"), "{shifted}");
+        assert_eq!(
+            n(format!(r#"meta.created ge "{shifted}""#)).await,
+            ["t2", "t3"]
+        );
+
+        // Modify t1 after t3 was created: only t1's lastModified is after t3's creation.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let r = app
+            .patch(
+                &format!("/Users/{}", created[0].0),
+                json!([{"op": "replace", "path": "title", "value": "changed"}]),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 200);
+        let modified: Value = r.json().await.unwrap();
+        let lm = modified["meta"]["lastModified"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(modified["meta"]["created"], c[0]);
+        assert!(lm.as_str() > c[2], "{lm} > {}", c[2]);
+        assert_eq!(
+            n(format!(r#"meta.lastModified gt "{}""#, c[2])).await,
+            ["t1"]
+        );
+        assert_eq!(
+            n(format!(r#"meta.lastModified le "{}""#, c[2])).await,
+            ["t2", "t3"]
+        );
+        assert_eq!(n(format!(r#"meta.lastModified ge "{lm}""#)).await, ["t1"]);
+        // created did not move with the update.
+        assert_eq!(n(format!(r#"meta.created le "{}""#, c[0])).await, ["t1"]);
+    }
+);
+
+both!(
+    value_paths_with_or_and_not_inside_brackets,
+    |app| async move {
+        seed(&app).await;
+        let n = |f: &'static str| app.user_names(f);
+        assert_eq!(
+            n(r#"emails[type eq "home" or type eq "work"]"#).await,
+            ["Carol", "alice", "bob", "éva"]
+        );
+        // Some email whose type is not work: alice's and bob's home emails.
+        assert_eq!(n(r#"emails[not (type eq "work")]"#).await, ["alice", "bob"]);
+        assert_eq!(n(r#"emails[not(type eq "work")]"#).await, ["alice", "bob"]);
+        // Both conditions must hold for the same email value.
+        assert_eq!(
+            n(r#"emails[type eq "work" and not (value co "alice")]"#).await,
+            ["Carol", "éva"]
+        );
+        assert_eq!(
+            n(r#"emails[(type eq "home" or type eq "work") and value sw "b"]"#).await,
+            ["bob"]
+        );
+        assert_eq!(
+            n(r#"emails[type eq "home" and value ew "@work.com"]"#).await,
+            Vec::<String>::new()
+        );
+    }
+);
+
+both!(id_is_case_exact_while_user_name_is_not, |app| async move {
+    seed(&app).await;
+    let alice: Value = list_raw(&app, "/Users", r#"userName eq "ALICE""#)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alice["totalResults"], 1);
+    let id = alice["Resources"][0]["id"].as_str().unwrap().to_string();
+    let upper = id.to_uppercase();
+    assert_ne!(id, upper, "the id has letters: {id}");
+    assert_eq!(app.user_names(&format!(r#"id eq "{id}""#)).await, ["alice"]);
+    assert!(app
+        .user_names(&format!(r#"id eq "{upper}""#))
+        .await
+        .is_empty());
+    assert!(app
+        .user_names(&format!(r#"id sw "{}""#, &upper[..8]))
+        .await
+        .is_empty());
+    assert_eq!(app.user_names(r#"userName eq "AlIcE""#).await, ["alice"]);
+    assert_eq!(app.user_names(r#"userName eq "carol""#).await, ["Carol"]);
+});
+
+both!(urn_qualified_group_attributes, |app| async move {
+    let u = app.create_user("member@example.com").await;
+    let uid = u["id"].as_str().unwrap().to_string();
+    app.create_group("Admins", &[&uid]).await;
+    app.create_group("Readers", &[]).await;
+    let names = |f: String| {
+        let app = &app;
+        async move {
+            let r = list_raw(app, "/Groups", &f).await;
+            assert_eq!(r.status().as_u16(), 200, "{f}");
+            let v: Value = r.json().await.unwrap();
+            let mut out: Vec<String> = v["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["displayName"].as_str().unwrap().to_string())
+                .collect();
+            out.sort();
+            out
+        }
+    };
+    assert_eq!(
+        names(format!(r#"{GROUP_SCHEMA}:displayName eq "admins""#)).await,
+        ["Admins"]
+    );
+    assert_eq!(
+        names(format!(r#"{GROUP_SCHEMA}:displayName sw "R""#)).await,
+        ["Readers"]
+    );
+    assert_eq!(
+        names(format!(r#"{GROUP_SCHEMA}:members.value eq "{uid}""#)).await,
+        ["Admins"]
+    );
+    // The User schema's URN does not qualify Group attributes.
+    let r = list_raw(
+        &app,
+        "/Groups",
+        &format!(r#"{USER_SCHEMA}:displayName eq "admins""#),
+    )
+    .await;
+    assert_scim_error(r, 400, Some("invalidFilter")).await;
+});
+
+both!(
+    term_limit_is_enforced_below_the_length_limit,
+    |app| async move {
+        // Raise the length limit so only the parser's 1,024-term limit applies.
+        let app = TestApp::spawn_with(app.db, |s| s.scim.max_filter_length = 1 << 20).await;
+        seed(&app).await;
+        let too_many = vec!["id pr"; 1025].join(" or ");
+        assert!(too_many.len() < 1 << 20);
+        let started = std::time::Instant::now();
+        let r = list_raw(&app, "/Users", &too_many).await;
+        let body = assert_scim_error(r, 400, Some("invalidFilter")).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "refused in {:?}",
+            started.elapsed()
+        );
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            !detail.contains("bytes long"),
+            "not the length limit: {detail}"
+        );
+        // Also via `and`, and with comparisons rather than presence tests.
+        let too_many = vec![r#"userName ne "x""#; 1025].join(" and ");
+        let r = list_raw(&app, "/Users", &too_many).await;
+        assert_scim_error(r, 400, Some("invalidFilter")).await;
+    }
+);
+
+/// 1,024 terms is within the documented limit ("more than 1,024 terms are refused"), so such
+/// a filter must be answered. Written out instead of `both!` so that the SQLite half can carry
+/// an `#[ignore]`.
+mod a_filter_at_the_term_limit_is_answered {
+    use super::*;
+
+    async fn run(app: TestApp) {
+        let app = TestApp::spawn_with(app.db, |s| s.scim.max_filter_length = 1 << 20).await;
+        seed(&app).await;
+        let mut terms = vec![r#"userName eq "nobody""#; 1023];
+        terms.push(r#"userName eq "bob""#);
+        let f = terms.join(" or ");
+        let r = list_raw(&app, "/Users", &f).await;
+        assert_eq!(r.status().as_u16(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["totalResults"], 1);
+        assert_eq!(v["Resources"][0]["userName"], "bob");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "bug: SQLite answers 500 (\"Expression tree is too large (maximum depth 1000)\") \
+                for OR/AND chains of about 995+ terms; the parser allows 1,024"]
+    async fn sqlite() {
+        run(TestApp::spawn(Db::Sqlite).await).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(TestApp::spawn(Db::Postgres).await).await
+    }
+}

@@ -291,3 +291,202 @@ both!(entra_lifecycle, |app| async move {
     );
     assert_scim_error(app.get(&format!("/Users/{id}")).await, 404, None).await;
 });
+
+both!(okta_aiw_deactivates_with_a_full_put, |app| async move {
+    // App Integration Wizard apps send everything as PUT, deactivation included.
+    let u = app.create_user("aiw.user@example.com").await;
+    app.create_user("other.user@example.com").await;
+    let id = u["id"].as_str().unwrap().to_string();
+    let path = format!("/Users/{id}");
+    let mut full: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(full["active"], true);
+    full["active"] = json!(false);
+    full["groups"] = json!([]);
+    full["password"] = json!("0ktaP@ss");
+    let r = app.put(&path, full.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let put: Value = r.json().await.unwrap();
+    assert_eq!(put["active"], false);
+    assert_eq!(put["meta"]["version"], "W/\"2\"");
+    assert_eq!(put["name"], u["name"], "the rest of the user is kept");
+    assert_eq!(put["emails"], u["emails"]);
+    assert!(put.get("password").is_none());
+
+    // Still readable, by id and by filter; found by `active eq false` and not by `true`.
+    let got: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(got["active"], false);
+    assert_eq!(got["userName"], "aiw.user@example.com");
+    assert_eq!(
+        app.user_names("active eq false").await,
+        ["aiw.user@example.com"]
+    );
+    assert_eq!(
+        app.user_names("active eq true").await,
+        ["other.user@example.com"]
+    );
+    assert_eq!(
+        app.user_names(r#"userName eq "AIW.USER@example.com" and active eq false"#)
+            .await,
+        ["aiw.user@example.com"]
+    );
+
+    // Reactivation is a PUT of the same object with active true.
+    full["active"] = json!(true);
+    let r = app.put(&path, full).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
+    assert!(app.user_names("active eq false").await.is_empty());
+});
+
+both!(
+    group_get_then_put_of_everything_returned_keeps_members,
+    |app| async move {
+        let mut uids = vec![];
+        for i in 0..3 {
+            let u = app.create_user(&format!("gp{i}@example.com")).await;
+            uids.push(u["id"].as_str().unwrap().to_string());
+        }
+        let g = app
+            .post(
+                "/Groups",
+                json!({"schemas": [GROUP_SCHEMA], "displayName": "Round Trip",
+                       "externalId": "okta-00g1",
+                       "members": [{"value": uids[0]}, {"value": uids[1]}, {"value": uids[2]}]}),
+            )
+            .await;
+        assert_eq!(g.status(), StatusCode::CREATED);
+        let gid = g.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = format!("/Groups/{gid}");
+        let before: Value = app.get(&path).await.json().await.unwrap();
+        assert_eq!(before["members"].as_array().unwrap().len(), 3);
+
+        // PUT back exactly what GET returned: id, meta, schemas, members with $ref/type/display.
+        let r = app.put(&path, before.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let put: Value = r.json().await.unwrap();
+        let after: Value = app.get(&path).await.json().await.unwrap();
+        for v in [&put, &after] {
+            assert_eq!(v["id"], before["id"]);
+            assert_eq!(v["schemas"], before["schemas"]);
+            assert_eq!(v["displayName"], "Round Trip");
+            assert_eq!(v["externalId"], "okta-00g1");
+            assert_eq!(v["members"], before["members"], "members unchanged");
+            assert_eq!(v["meta"]["created"], before["meta"]["created"]);
+            assert_eq!(v["meta"]["location"], before["meta"]["location"]);
+        }
+        assert_eq!(app.counts().await.members, 3);
+        // Users still show the group.
+        let u: Value = app
+            .get(&format!("/Users/{}", uids[1]))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(u["groups"][0]["value"], gid.as_str());
+
+        // With Entra's extra schema URN and members without $ref, the same.
+        let mut body = after.clone();
+        body["schemas"] = json!([
+            GROUP_SCHEMA,
+            "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+        ]);
+        body["meta"] = json!({"resourceType": "Group"});
+        let r = app.put(&path, body).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["members"],
+            before["members"]
+        );
+    }
+);
+
+both!(
+    microsoft_validator_create_with_string_booleans_and_capitalised_names,
+    |app| async move {
+        // Microsoft's SCIMReferenceCode Postman collection: "active": "True" and attribute
+        // names in other capitalisations; docs/scim.md says names match case-insensitively
+        // and are returned in the schema's spelling.
+        let boss = app.create_user("boss@contoso.com").await;
+        let r = app
+            .post(
+                "/Users",
+                json!({
+                    "Schemas": [USER_SCHEMA, ENTERPRISE],
+                    "UserName": "Validator.User@contoso.com",
+                    "Active": "True",
+                    "DisplayName": "Validator User",
+                    "ExternalId": "4f6c0b4e",
+                    "Name": {"GivenName": "Validator", "FamilyName": "User"},
+                    "Emails": [{"Primary": "true", "Type": "work", "Value": "v@contoso.com"},
+                               {"Primary": "False", "Type": "home", "Value": "v@home.net"}],
+                    ENTERPRISE: {"Department": "Finance", "EmployeeNumber": "701984",
+                                 "Manager": {"Value": boss["id"]}},
+                }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let id = v["id"].as_str().unwrap().to_string();
+        let got: Value = app.get(&format!("/Users/{id}")).await.json().await.unwrap();
+        assert_eq!(got, v);
+        assert_eq!(v["userName"], "Validator.User@contoso.com");
+        assert_eq!(v["active"], json!(true), "a boolean, not the string");
+        assert_eq!(v["displayName"], "Validator User");
+        assert_eq!(v["externalId"], "4f6c0b4e");
+        assert_eq!(
+            v["name"],
+            json!({"givenName": "Validator", "familyName": "User"})
+        );
+        assert_eq!(
+            v["emails"],
+            json!([{"value": "v@contoso.com", "type": "work", "primary": true},
+                   {"value": "v@home.net", "type": "home", "primary": false}])
+        );
+        assert_eq!(v[ENTERPRISE]["department"], "Finance");
+        assert_eq!(v[ENTERPRISE]["employeeNumber"], "701984");
+        assert_eq!(v[ENTERPRISE]["manager"]["value"], boss["id"]);
+        assert_eq!(v["schemas"], json!([USER_SCHEMA, ENTERPRISE]));
+        for k in [
+            "UserName",
+            "Active",
+            "DisplayName",
+            "Name",
+            "Emails",
+            "ExternalId",
+        ] {
+            assert!(
+                v.get(k).is_none(),
+                "{k} is not echoed in the client's spelling"
+            );
+        }
+        // The stored values are the filterable ones.
+        assert_eq!(
+            app.user_names(r#"externalId eq "4f6c0b4e" and active eq true"#)
+                .await,
+            ["Validator.User@contoso.com"]
+        );
+        assert_eq!(
+            app.user_names(
+                r#"emails[type eq "work" and primary eq true].value eq "V@contoso.com""#
+            )
+            .await,
+            ["Validator.User@contoso.com"]
+        );
+        // "False" (any case) deactivates in a create as well.
+        let r = app
+            .post(
+                "/Users",
+                json!({"userName": "inactive@contoso.com", "active": "FALSE"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.json::<Value>().await.unwrap()["active"], false);
+        assert_eq!(
+            app.user_names("active eq false").await,
+            ["inactive@contoso.com"]
+        );
+    }
+);
