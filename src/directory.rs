@@ -316,8 +316,33 @@ impl Directory {
                 let current = groups::find_for_update(c, &id)?
                     .ok_or_else(|| not_found_group(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
-                groups::remove_all_members(c, current.seq)?;
-                groups::add_members(c, current.seq, &members)?;
+                // A PUT carries the whole member list (Okta's wizard-built apps push
+                // membership this way): only the rows of members who come or go are
+                // written, and an unchanged group keeps its version.
+                let before = groups::members(c, &[current.seq])?;
+                let kept: std::collections::HashSet<&str> =
+                    members.iter().map(String::as_str).collect();
+                let present: std::collections::HashSet<&str> =
+                    before.iter().map(|m| m.user_id.as_str()).collect();
+                let leaving: Vec<String> = before
+                    .iter()
+                    .filter(|m| !kept.contains(m.user_id.as_str()))
+                    .map(|m| m.user_id.clone())
+                    .collect();
+                let mut joining: Vec<String> = Vec::new();
+                for id in &members {
+                    if !present.contains(id.as_str()) && !joining.contains(id) {
+                        joining.push(id.clone());
+                    }
+                }
+                let removed = groups::remove_members(c, current.seq, &leaving)?;
+                let added = groups::add_members(c, current.seq, &joining)?;
+                let changed = added + removed > 0
+                    || display_name != current.display_name
+                    || external_id != current.external_id;
+                if !changed {
+                    return Ok((current, before));
+                }
                 let row = groups::update(
                     c,
                     &current,
@@ -325,7 +350,11 @@ impl Directory {
                     external_id.as_deref(),
                     now_micros(),
                 )?;
-                let members = groups::members(c, &[row.seq])?;
+                let members = if added + removed > 0 {
+                    groups::members(c, &[row.seq])?
+                } else {
+                    before
+                };
                 Ok((row, members))
             })
             .await?;

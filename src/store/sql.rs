@@ -118,6 +118,28 @@ impl Fragment {
         }
     }
 
+    /// `items` joined by `sep`, as a balanced tree of short runs: SQLite parses `a OR b OR
+    /// c …` one level deeper per term and refuses expressions deeper than 1,000, which a
+    /// filter within the 1,024-term limit could otherwise reach.
+    fn chain(&mut self, items: &[Cond], sep: &str) {
+        const RUN: usize = 8;
+        self.push("(");
+        if items.len() <= RUN {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    self.push(sep);
+                }
+                self.cond(item);
+            }
+        } else {
+            let (left, right) = items.split_at(items.len() / 2);
+            self.chain(left, sep);
+            self.push(sep);
+            self.chain(right, sep);
+        }
+        self.push(")");
+    }
+
     pub fn cond(&mut self, c: &Cond) {
         match c {
             Cond::True => self.push("1 = 1"),
@@ -128,14 +150,7 @@ impl Fragment {
                 } else {
                     " OR "
                 };
-                self.push("(");
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        self.push(sep);
-                    }
-                    self.cond(item);
-                }
-                self.push(")");
+                self.chain(items, sep);
             }
             Cond::Not(inner) => {
                 // NOT over a comparison with NULL would be NULL; COALESCE makes "not (x eq y)"

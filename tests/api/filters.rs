@@ -452,8 +452,7 @@ both!(
 );
 
 /// 1,024 terms is within the documented limit ("more than 1,024 terms are refused"), so such
-/// a filter must be answered. Written out instead of `both!` so that the SQLite half can carry
-/// an `#[ignore]`.
+/// a filter must be answered (SQLite used to refuse expressions deeper than 1,000 with a 500).
 mod a_filter_at_the_term_limit_is_answered {
     use super::*;
 
@@ -471,8 +470,6 @@ mod a_filter_at_the_term_limit_is_answered {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: SQLite answers 500 (\"Expression tree is too large (maximum depth 1000)\") \
-                for OR/AND chains of about 995+ terms; the parser allows 1,024"]
     async fn sqlite() {
         run(TestApp::spawn(Db::Sqlite).await).await
     }

@@ -782,9 +782,8 @@ both!(
 );
 
 /// Okta's App Integration Wizard apps push group membership with PUT (idp-behaviors.md §1).
-/// A PUT that sends back the same members, or one more, should not rewrite the rows of the
-/// members that stay: today it deletes every membership row and inserts them all again.
-/// Written out instead of `both!` so that it can carry an `#[ignore]`.
+/// A PUT that sends back the same members, or one more, must not rewrite the rows of the
+/// members that stay (it used to delete every membership row and insert them all again).
 mod group_put_rewrites_only_changed_member_rows {
     use super::*;
 
@@ -794,9 +793,12 @@ mod group_put_rewrites_only_changed_member_rows {
         let path = format!("/Groups/{gid}");
         install_write_log(&app).await;
         let mut g: Value = app.get(&path).await.json().await.unwrap();
-        // Unchanged membership: no membership row written.
+        // Unchanged membership: no membership row written, and the version stays.
         let r = app.put(&path, g.clone()).await;
         assert_eq!(r.status(), StatusCode::OK);
+        let same: Value = r.json().await.unwrap();
+        assert_eq!(same["meta"]["version"], g["meta"]["version"]);
+        assert_eq!(same["members"].as_array().unwrap().len(), 100);
         let log = take_write_log(&app).await;
         let member_writes: Vec<_> = log.iter().filter(|e| e.0 == "group_members").collect();
         assert!(
@@ -823,15 +825,11 @@ mod group_put_rewrites_only_changed_member_rows {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: group PUT deletes and re-inserts every membership row (O(group size) \
-                writes for a one-member change; Okta AIW pushes membership by PUT)"]
     async fn sqlite() {
         run(TestApp::spawn(Db::Sqlite).await).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: group PUT deletes and re-inserts every membership row (O(group size) \
-                writes for a one-member change; Okta AIW pushes membership by PUT)"]
     async fn postgres() {
         run(TestApp::spawn(Db::Postgres).await).await
     }
