@@ -306,6 +306,10 @@ pub fn apply_user(doc: &mut Map<String, Value>, ops: &[PatchOp]) -> Result<(), S
                     {
                         continue;
                     }
+                    if names_unknown_user_attribute(k) {
+                        tracing::debug!(attribute = %k, "unknown attribute in a PATCH value map ignored");
+                        continue;
+                    }
                     apply_user_path(doc, op.op, k, Some(v))?;
                 }
             }
@@ -313,6 +317,34 @@ pub fn apply_user(doc: &mut Map<String, Value>, ops: &[PatchOp]) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// The keys of a path-less value map name attributes as a POST body does, and an unknown
+/// attribute is ignored there as in a POST (Entra sends every mapped attribute in one
+/// such map; one the server lacks must not fail the whole update). A key that is not a
+/// well-formed path, or an explicit `path` naming an unknown attribute, is still refused.
+fn names_unknown_user_attribute(key: &str) -> bool {
+    let Ok(parsed) = parse_path(key) else {
+        return false;
+    };
+    let (attr, value_sub) = match parsed {
+        ParsedPath::Extension => return false,
+        ParsedPath::Attr(a) => (a, None),
+        ParsedPath::Value(v) => (v.attr, v.sub_attr),
+    };
+    let scope = match attr.uri.as_deref() {
+        None => Scope::Core,
+        Some(u) if u.eq_ignore_ascii_case(USER_SCHEMA) => Scope::Core,
+        Some(u) if u.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) => Scope::Enterprise,
+        Some(_) => return true,
+    };
+    match user_attr(scope, &attr.name) {
+        None => true,
+        Some(def) => attr
+            .sub_attr
+            .or(value_sub)
+            .is_some_and(|s| def.sub_attr(&s).is_none()),
+    }
 }
 
 fn apply_extension(doc: &mut Map<String, Value>, op: OpKind, v: &Value) -> Result<(), ScimError> {

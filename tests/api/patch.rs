@@ -152,3 +152,64 @@ both!(
         assert_scim_error(r, 409, Some("uniqueness")).await;
     }
 );
+
+both!(
+    a_path_less_value_map_ignores_unknown_attributes_like_a_post,
+    |app| async move {
+        let u = app.create_user("map@example.com").await;
+        let id = u["id"].as_str().unwrap();
+        // Entra (aadOptscim062020) sends every mapped attribute in one path-less map.
+        let v = patched(
+            &app,
+            id,
+            json!([{"op": "Replace", "value": {
+                "favoriteColor": "teal",
+                "name.middleName": "Q",
+                "name.nickname": "sub-attribute the schema lacks",
+                "urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge": "42",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter": "CC-1",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:shoeSize": "44",
+                "title": "Engineer",
+            }}]),
+        )
+        .await;
+        assert_eq!(v["title"], "Engineer");
+        assert_eq!(v["name"]["middleName"], "Q");
+        assert_eq!(
+            v["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["costCenter"],
+            "CC-1"
+        );
+        let text = v.to_string();
+        for unknown in [
+            "favoriteColor",
+            "teal",
+            "nickname",
+            "acme",
+            "badge",
+            "shoeSize",
+        ] {
+            assert!(!text.contains(unknown), "{unknown} stored: {text}");
+        }
+        // An explicit path naming an unknown attribute is still refused, and nothing is written.
+        let r = app
+            .patch(
+                &format!("/Users/{id}"),
+                json!([
+                    {"op": "replace", "path": "title", "value": "Changed"},
+                    {"op": "replace", "path": "favoriteColor", "value": "red"},
+                ]),
+            )
+            .await;
+        assert_scim_error(r, 400, Some("invalidPath")).await;
+        let got: Value = app.get(&format!("/Users/{id}")).await.json().await.unwrap();
+        assert_eq!(got["title"], "Engineer");
+        // A malformed key is refused too.
+        let r = app
+            .patch(
+                &format!("/Users/{id}"),
+                json!([{"op": "replace", "value": {"emails[type eq": "x"}}]),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+);
