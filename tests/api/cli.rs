@@ -528,19 +528,8 @@ async fn json_logs_carry_each_request_but_never_tokens_bodies_or_query_strings()
     const WRONG_TOKEN: &str = "hbs_sentinelwrongtoken3c9f";
 
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db").to_string_lossy().into_owned();
-    let mut create = bin();
-    create
-        .env("HUBBRIDGE__DATABASE__URL", &db)
-        .args(["token", "create", "--name", "hygiene"]);
-    let token = created_token(&run_ok(create));
-
-    let mut cmd = bin();
-    cmd.env("HUBBRIDGE__DATABASE__URL", &db)
-        .env("HUBBRIDGE__SERVER__PORT", "0")
-        .env("HUBBRIDGE__LOG__LEVEL", "debug")
-        .args(["serve", "--log-format", "json"]);
-    let mut server = Proc::spawn(cmd);
+    let (token, mut server) =
+        serve_json_logs(&dir, "hygiene", &[("HUBBRIDGE__LOG__LEVEL", "debug")]);
     let port = server.listening_port().await;
     let users = format!("http://127.0.0.1:{port}/scim/v2/Users");
     let client = reqwest::Client::new();
@@ -833,16 +822,7 @@ struct PgSchema {
 
 impl PgSchema {
     fn create() -> PgSchema {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        let admin = crate::helpers::postgres_url();
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = diesel::PgConnection::establish(&admin)
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for the tests: {e}"));
-        conn.batch_execute(&format!("CREATE SCHEMA {name}"))
-            .expect("create test schema");
-        let sep = if admin.contains('?') { '&' } else { '?' };
-        let url = format!("{admin}{sep}options=-csearch_path%3D{name}");
+        let (name, url) = crate::helpers::fresh_postgres_schema();
         PgSchema { name, url }
     }
 
@@ -964,18 +944,11 @@ async fn read_until(
 async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db").to_string_lossy().into_owned();
-    let mut create = bin();
-    create
-        .env("HUBBRIDGE__DATABASE__URL", &db)
-        .args(["token", "create", "--name", "shutdown"]);
-    let token = created_token(&run_ok(create));
-    let mut cmd = bin();
-    cmd.env("HUBBRIDGE__DATABASE__URL", &db)
-        .env("HUBBRIDGE__SERVER__PORT", "0")
-        .env("HUBBRIDGE__SERVER__SHUTDOWN_TIMEOUT_SECS", "30")
-        .args(["serve", "--log-format", "json"]);
-    let mut server = Proc::spawn(cmd);
+    let (token, mut server) = serve_json_logs(
+        &dir,
+        "shutdown",
+        &[("HUBBRIDGE__SERVER__SHUTDOWN_TIMEOUT_SECS", "30")],
+    );
     let port = server.listening_port().await;
 
     let body = crate::helpers::user_body("in-flight@example.com").to_string();
@@ -1046,11 +1019,32 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
 
     // The user was committed before the process exited.
     let mut settings = hubbridge::config::Settings::load(None).unwrap();
-    settings.database.url = db;
+    settings.database.url = dir.path().join("t.db").to_string_lossy().into_owned();
     let store = hubbridge::store::Store::connect(&settings.database).unwrap();
     let counts = store
         .read(hubbridge::store::directory_counts)
         .await
         .unwrap();
     assert_eq!(counts.users, 1);
+}
+
+/// Creates a token in a SQLite file in `dir`, then starts `serve --log-format json` on it
+/// (port 0, plus `env`). Returns the token and the server.
+fn serve_json_logs(
+    dir: &tempfile::TempDir,
+    token_name: &str,
+    env: &[(&str, &str)],
+) -> (String, Proc) {
+    let db = dir.path().join("t.db").to_string_lossy().into_owned();
+    let mut create = bin();
+    create
+        .env("HUBBRIDGE__DATABASE__URL", &db)
+        .args(["token", "create", "--name", token_name]);
+    let token = created_token(&run_ok(create));
+    let mut cmd = bin();
+    cmd.env("HUBBRIDGE__DATABASE__URL", &db)
+        .env("HUBBRIDGE__SERVER__PORT", "0")
+        .envs(env.iter().copied())
+        .args(["serve", "--log-format", "json"]);
+    (token, Proc::spawn(cmd))
 }

@@ -70,7 +70,7 @@ impl Drop for TestApp {
 }
 
 /// Creates a schema in the PostgreSQL server and returns it and a URL that uses it.
-fn fresh_postgres_schema() -> (String, String) {
+pub fn fresh_postgres_schema() -> (String, String) {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let admin = postgres_url();
