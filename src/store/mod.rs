@@ -9,6 +9,7 @@
 //! blocking pool.
 
 pub mod groups;
+mod pool;
 pub mod schema;
 pub mod sql;
 pub mod tokens;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::DatabaseSettings;
@@ -116,39 +117,29 @@ mod sqlite_functions {
     }
 }
 
-#[derive(Debug)]
-struct SqliteInit {
-    busy_timeout_ms: u32,
-}
-
-impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteInit {
-    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
-        if let AnyConnection::Sqlite(c) = conn {
-            // WAL lets readers proceed while one writer commits; NORMAL sync is durable
-            // across process crashes in WAL mode (only a power loss can drop the last commits).
-            // Checkpoints run in the background (see `Store::connect`), not inside a
-            // request's commit, so a write never waits for the database file's fsync.
-            c.batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; \
-                 PRAGMA journal_size_limit = 67108864;",
-                self.busy_timeout_ms
-            ))
-            .map_err(diesel::r2d2::Error::QueryError)?;
-            sqlite_functions::lower_utils::register_impl(c, |x: Option<String>| {
-                x.map(|s| sql::fold(&s))
-            })
-            .map_err(diesel::r2d2::Error::QueryError)?;
-        }
-        Ok(())
+/// Per-connection SQLite set-up. WAL lets readers proceed while one writer commits;
+/// NORMAL sync is durable across process crashes in WAL mode (only a power loss can drop the
+/// last commits). Checkpoints run in the background (see `Store::connect`), not inside a
+/// request's commit, so a write never waits for the database file's fsync.
+fn init_sqlite(conn: &mut AnyConnection, busy_timeout_ms: u32) -> diesel::QueryResult<()> {
+    if let AnyConnection::Sqlite(c) = conn {
+        c.batch_execute(&format!(
+            "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;"
+        ))?;
+        sqlite_functions::lower_utils::register_impl(c, |x: Option<String>| {
+            x.map(|s| sql::fold(&s))
+        })?;
     }
+    Ok(())
 }
 
 /// The database: a pool (for reads, and PostgreSQL writes) plus, on SQLite, the writer
 /// thread that owns the one connection that writes (SQLite allows one writer at a time).
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<AnyConnection>>,
+    pool: Pool<pool::Manager>,
     kind: Backend,
     writer: Option<Arc<writer::Writer>>,
 }
@@ -178,19 +169,18 @@ impl Store {
                 (path.to_string_lossy().into_owned(), Backend::Sqlite)
             }
         };
-        let manager = ConnectionManager::<AnyConnection>::new(url.clone());
-        let sqlite_init = SqliteInit {
-            busy_timeout_ms: settings.busy_timeout_ms,
-        };
+        let busy_timeout_ms = settings.busy_timeout_ms;
+        let manager = pool::Manager::new(
+            url.clone(),
+            Box::new(move |c: &mut AnyConnection| init_sqlite(c, busy_timeout_ms)),
+        );
         let writer = match backend {
             Backend::Postgres => None,
             Backend::Sqlite => {
                 let unavailable = |e: String| StoreError::Unavailable(format!("{url}: {e}"));
                 let mut conn =
                     AnyConnection::establish(&url).map_err(|e| unavailable(e.to_string()))?;
-                sqlite_init
-                    .on_acquire(&mut conn)
-                    .map_err(|e| unavailable(e.to_string()))?;
+                init_sqlite(&mut conn, busy_timeout_ms).map_err(|e| unavailable(e.to_string()))?;
                 let writer = writer::Writer::start(conn).map_err(|e| unavailable(e.to_string()))?;
                 Some(Arc::new(writer))
             }
@@ -202,12 +192,10 @@ impl Store {
             // that exits meanwhile can crash inside libpq's TLS set-up (seen: SIGSEGV in 5 of
             // 80 runs on PostgreSQL). Connections are made when first needed and then kept.
             .min_idle(Some(0))
-            // Checking a connection on every checkout runs a `SELECT 1` per request. A SQLite
-            // file connection does not go stale; a PostgreSQL one can (server restart), so it
-            // is still checked there.
+            // A SQLite file connection does not go stale; a PostgreSQL one can (server
+            // restart): it is tested before reuse when idle or after a failure (`pool`).
             .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs.max(1)))
-            .connection_customizer(Box::new(sqlite_init))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Store {
@@ -236,8 +224,8 @@ impl Store {
                 if alive.strong_count() == 0 {
                     return;
                 }
-                if let Ok(mut conn) = pool.get() {
-                    if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+                if let Ok(mut pooled) = pool.get() {
+                    if let Err(e) = pooled.conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
                         tracing::warn!(error = %e, "SQLite checkpoint failed");
                     }
                 }
@@ -251,7 +239,7 @@ impl Store {
         self.kind
     }
 
-    fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager<AnyConnection>>> {
+    fn conn(&self) -> StoreResult<PooledConnection<pool::Manager>> {
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -259,8 +247,8 @@ impl Store {
 
     /// Applies pending migrations of this backend. Returns how many ran.
     pub fn migrate_blocking(&self) -> StoreResult<usize> {
-        let mut conn = self.conn()?;
-        let ran = match &mut *conn {
+        let mut pooled = self.conn()?;
+        let ran = match &mut pooled.conn {
             AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
             AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
         }
@@ -287,8 +275,17 @@ impl Store {
     where
         F: FnOnce(&mut AnyConnection) -> StoreResult<T>,
     {
-        let mut conn = self.conn()?;
-        f(&mut conn)
+        let mut pooled = self.conn()?;
+        let result = f(&mut pooled.conn);
+        // "Not found" and the like are answers, not failures of the connection.
+        let failed = matches!(
+            &result,
+            Err(StoreError::Database(e)) if !matches!(e, diesel::result::Error::NotFound)
+        );
+        if !pooled.used(!failed) {
+            return Err(lost());
+        }
+        result
     }
 
     /// Runs `f` inside one transaction, off the async workers: everything `f` writes
@@ -335,8 +332,13 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     {
         let mut pooled = self.conn()?;
-        let conn: &mut AnyConnection = &mut pooled;
-        conn.transaction(f)
+        let result = pooled.conn.transaction(f);
+        if !pooled.used(result.is_ok()) {
+            // Nothing was committed: PostgreSQL rolls back a transaction whose connection
+            // is gone. 503 tells the IdP to retry.
+            return Err(lost().into());
+        }
+        result
     }
 
     /// Is the database reachable (and, on SQLite, the writer thread running)? Used by
@@ -355,6 +357,10 @@ impl Store {
         })
         .await
     }
+}
+
+fn lost() -> StoreError {
+    StoreError::Unavailable("the database connection was lost; retry".into())
 }
 
 /// The writer dropped a job's reply without answering: the job panicked (and was rolled back).

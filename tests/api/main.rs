@@ -14,4 +14,5 @@ mod folding;
 mod groups;
 mod lifecycle;
 mod patch;
+mod resilience;
 mod users;
