@@ -784,10 +784,9 @@ both!(
 /// Okta's App Integration Wizard apps push group membership with PUT (idp-behaviors.md §1).
 /// A PUT that sends back the same members, or one more, must not rewrite the rows of the
 /// members that stay (it used to delete every membership row and insert them all again).
-mod group_put_rewrites_only_changed_member_rows {
-    use super::*;
-
-    async fn run(app: TestApp) {
+both!(
+    group_put_rewrites_only_changed_member_rows,
+    |app| async move {
         let users = bulk_users(&app, 101, "put").await;
         let gid = group_of(&app, "Pushed", &users[..100]).await;
         let path = format!("/Groups/{gid}");
@@ -823,14 +822,4 @@ mod group_put_rewrites_only_changed_member_rows {
         );
         assert_eq!(app.counts().await.members, 101);
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(TestApp::spawn(Db::Sqlite).await).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(TestApp::spawn(Db::Postgres).await).await
-    }
-}
+);
