@@ -781,9 +781,9 @@ both!(
     }
 );
 
-/// Okta's App Integration Wizard apps push group membership with PUT (idp-behaviors.md §1).
-/// A PUT that sends back the same members, or one more, must not rewrite the rows of the
-/// members that stay (it used to delete every membership row and insert them all again).
+// Okta's App Integration Wizard apps push group membership with PUT (idp-behaviors.md §1).
+// A PUT that sends back the same members, or one more, must not rewrite the rows of the
+// members that stay (it used to delete every membership row and insert them all again).
 both!(
     group_put_rewrites_only_changed_member_rows,
     |app| async move {
