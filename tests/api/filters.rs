@@ -451,8 +451,8 @@ both!(
     }
 );
 
-/// 1,024 terms is within the documented limit ("more than 1,024 terms are refused"), so such
-/// a filter must be answered (SQLite used to refuse expressions deeper than 1,000 with a 500).
+// 1,024 terms is within the documented limit ("more than 1,024 terms are refused"), so such
+// a filter must be answered (SQLite used to refuse expressions deeper than 1,000 with a 500).
 both!(a_filter_at_the_term_limit_is_answered, |app| async move {
     let app = TestApp::spawn_with(app.db, |s| s.scim.max_filter_length = 1 << 20).await;
     seed(&app).await;
