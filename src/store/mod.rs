@@ -334,8 +334,9 @@ impl Store {
         let mut pooled = self.conn()?;
         let result = pooled.conn.transaction(f);
         if !pooled.used(result.is_ok()) {
-            // Nothing was committed: PostgreSQL rolls back a transaction whose connection
-            // is gone. 503 tells the IdP to retry.
+            // PostgreSQL rolls back a transaction whose connection is gone, so nothing was
+            // committed, unless the connection died while COMMIT's answer was on its way
+            // (then it is unknown, as with any client). 503 tells the IdP to retry.
             return Err(lost().into());
         }
         result
