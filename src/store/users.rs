@@ -227,27 +227,24 @@ pub fn find_with_groups(
     id: &str,
     for_update: bool,
 ) -> StoreResult<Option<(UserRow, GroupRefs)>> {
+    macro_rules! select {
+        ($backend:ident) => {
+            concat!(
+                "SELECT ",
+                user_row_columns!(),
+                ", ",
+                groups_column!($backend, "users"),
+                " FROM users WHERE users.id = "
+            )
+        };
+    }
+    // SQLite's BEGIN IMMEDIATE already holds the write lock: no row lock there.
     let parts: [&str; 2] = match conn {
         AnyConnection::Postgresql(_) => [
-            concat!(
-                "SELECT ",
-                user_row_columns!(),
-                ", ",
-                groups_column!(postgres, "users"),
-                " FROM users WHERE users.id = "
-            ),
+            select!(postgres),
             if for_update { " FOR UPDATE" } else { "" },
         ],
-        AnyConnection::Sqlite(_) => [
-            concat!(
-                "SELECT ",
-                user_row_columns!(),
-                ", ",
-                groups_column!(sqlite, "users"),
-                " FROM users WHERE users.id = "
-            ),
-            "",
-        ],
+        AnyConnection::Sqlite(_) => [select!(sqlite), ""],
     };
     let rows: Vec<UserWithGroups> =
         RawQuery::fixed(&parts, vec![Lit::Text(id.to_string())]).load(conn)?;

@@ -841,11 +841,7 @@ impl PgSchema {
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        if let Ok(mut c) = diesel::PgConnection::establish(&crate::helpers::postgres_url()) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
+        crate::helpers::drop_postgres_schema(&self.name);
     }
 }
 

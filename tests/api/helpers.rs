@@ -57,15 +57,17 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(schema) = self.pg_schema.take() {
             // Blocking briefly here is fine in a test; a thread keeps it off the runtime.
-            let _ = std::thread::spawn(move || {
-                use diesel::connection::SimpleConnection;
-                use diesel::Connection;
-                if let Ok(mut c) = diesel::PgConnection::establish(&postgres_url()) {
-                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-                }
-            })
-            .join();
+            let _ = std::thread::spawn(move || drop_postgres_schema(&schema)).join();
         }
+    }
+}
+
+/// Drops a test schema (and everything in it); errors are ignored (it may be gone already).
+pub fn drop_postgres_schema(schema: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    if let Ok(mut c) = diesel::PgConnection::establish(&postgres_url()) {
+        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
     }
 }
 
