@@ -146,6 +146,9 @@ impl Directory {
     }
 
     pub async fn get_user(&self, id: &str) -> Result<UserRecord, ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_user(StoreError::NotFound));
+        }
         let id = id.to_string();
         let (row, groups) = self
             .store
@@ -163,6 +166,9 @@ impl Directory {
         if_match: Option<IfMatch>,
         doc: Map<String, Value>,
     ) -> Result<UserRecord, ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_user(StoreError::NotFound));
+        }
         let id = id.to_string();
         let (cols, values) = user_columns(&doc);
         let attrs = Value::Object(doc.clone()).to_string();
@@ -195,6 +201,9 @@ impl Directory {
         if_match: Option<IfMatch>,
         ops: Vec<PatchOp>,
     ) -> Result<UserRecord, ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_user(StoreError::NotFound));
+        }
         let id = id.to_string();
         let (row, doc, groups) = self
             .tx(move |c| {
@@ -230,6 +239,9 @@ impl Directory {
         id: &str,
         if_match: Option<IfMatch>,
     ) -> Result<(), ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_user(StoreError::NotFound));
+        }
         let uid = id.to_string();
         self.tx(move |c| {
             let current = users::find_for_update(c, &uid)?
@@ -284,6 +296,9 @@ impl Directory {
     }
 
     pub async fn get_group(&self, id: &str, with_members: bool) -> Result<GroupRecord, ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_group(StoreError::NotFound));
+        }
         let id = id.to_string();
         let (row, members) = self
             .store
@@ -310,6 +325,9 @@ impl Directory {
         external_id: Option<String>,
         members: Vec<String>,
     ) -> Result<GroupRecord, ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_group(StoreError::NotFound));
+        }
         let id = id.to_string();
         let (row, members) = self
             .tx(move |c| {
@@ -373,6 +391,9 @@ impl Directory {
         if_match: Option<IfMatch>,
         ops: Vec<PatchOp>,
     ) -> Result<GroupRow, ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_group(StoreError::NotFound));
+        }
         let change = patch::apply_group(&ops)?;
         let id = id.to_string();
         let (row, added, removed) = self
@@ -423,6 +444,9 @@ impl Directory {
         id: &str,
         if_match: Option<IfMatch>,
     ) -> Result<(), ScimError> {
+        if !resource::plausible_id(id) {
+            return Err(not_found_group(StoreError::NotFound));
+        }
         let gid = id.to_string();
         self.tx(move |c| {
             let current = groups::find_for_update(c, &gid)?

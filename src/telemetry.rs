@@ -5,17 +5,20 @@
 //! lines of a request can be found together. Request bodies, query strings (which may hold
 //! personal data in filters) and `Authorization` headers are never logged.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use futures_util::FutureExt;
 use tracing::Instrument;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::scim::error::ScimError;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,6 +34,7 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(false);
+    install_panic_hook();
     // A second init (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Json => builder
@@ -56,7 +60,33 @@ fn request_id_from(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// Middleware: the request span, the `X-Request-Id` header and one completion line.
+/// Replaces the default panic message (and its backtrace, with `RUST_BACKTRACE` set) by
+/// one log line with the location. A panic while serving a request is also answered as a
+/// 500 by [`request_span`], so a client never sees a dropped connection.
+/// Where no subscriber records errors (tests run with logging off), the standard message
+/// is printed instead, so a failing test still says why.
+fn install_panic_hook() {
+    let standard = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !tracing::enabled!(tracing::Level::ERROR) {
+            return standard(info);
+        }
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-text panic payload".to_string());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(panic = %message, location = %location, "a thread panicked (a bug)");
+    }));
+}
+
+/// Middleware: the request span, the `X-Request-Id` header and one completion line. A
+/// panic anywhere below it ends as a SCIM 500 body (the panic hook has logged it once).
 pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -69,7 +99,14 @@ pub async fn request_span(
         path = %req.path(),
     );
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    // An error returned from here is rendered by actix through its `ResponseError`.
+    let result = match AssertUnwindSafe(next.call(req).instrument(span.clone()))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(ScimError::internal(&"the request handler panicked").into()),
+    };
     let _enter = span.enter();
     match result {
         Ok(mut res) => {
@@ -89,5 +126,46 @@ pub async fn request_span(
             tracing::warn!(error = %e, "request errored");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{middleware, test, web, App, HttpResponse};
+
+    use super::*;
+
+    async fn boom() -> HttpResponse {
+        let text = "n€";
+        // A byte index inside '€': the kind of bug a fuzzer finds.
+        let cut = std::hint::black_box(2);
+        HttpResponse::Ok().body(text[..cut].to_string())
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_handler_is_answered_with_a_scim_500() {
+        let app = test::init_service(
+            App::new()
+                .wrap(middleware::from_fn(request_span))
+                .route("/boom", web::get().to(boom))
+                .route("/fine", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        // The panic becomes an error, which actix's dispatcher renders as the response.
+        let error =
+            test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request())
+                .await
+                .err()
+                .expect("the panic becomes an error");
+        let res = error.error_response();
+        assert_eq!(res.status().as_u16(), 500);
+        let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["status"], "500");
+        assert_eq!(body["schemas"][0], crate::scim::schema::ERROR_SCHEMA);
+        // The worker goes on serving.
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
+        assert_eq!(res.status().as_u16(), 200);
     }
 }

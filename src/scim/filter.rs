@@ -173,14 +173,16 @@ fn normalise(raw: &str) -> Result<String, ScimError> {
                 out.push(']');
             }
             'n' | 'N' => {
-                let word: String = chars[i..(i + 4).min(chars.len())].iter().collect();
+                // Compared as characters: the next three may be multi-byte (`n€`).
+                let word = &chars[i..(i + 4).min(chars.len())];
                 let at_word_start = i == 0 || !is_name_char(chars[i - 1]);
                 if at_word_start
                     && word.len() == 4
-                    && word[..3].eq_ignore_ascii_case("not")
-                    && &word[3..] == "("
+                    && word[1].eq_ignore_ascii_case(&'o')
+                    && word[2].eq_ignore_ascii_case(&'t')
+                    && word[3] == '('
                 {
-                    out.push_str(&word[..3]);
+                    out.extend(&word[..3]);
                     out.push_str(" (");
                     i += 4;
                 } else {
@@ -604,6 +606,16 @@ fn comparison(col: Col, op: &CompareOp, v: &CompValue, name: &str) -> Result<Con
                 "{name}: null can only be compared with eq or ne"
             ))),
         };
+    }
+    if let CompValue::Str(s) = v {
+        // Stored values hold none (`resource::check_text`); PostgreSQL refuses a NUL.
+        if s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(ScimError::invalid_filter(format!(
+                "{name}: control characters cannot match any value"
+            )));
+        }
     }
     let lit = match (col.kind, v) {
         (ColKind::Text { .. }, CompValue::Str(s)) => Lit::Text(s.clone()),

@@ -8,7 +8,7 @@ use super::error::ScimError;
 use super::filter::Resource;
 use super::http::{self as h, timestamp};
 use super::patch::member_ids;
-use super::resource::check_schemas;
+use super::resource::{check_schemas, check_text};
 use super::schema::GROUP_SCHEMA;
 use super::ScimState;
 use crate::directory::GroupRecord;
@@ -62,7 +62,10 @@ fn parse_input(body: &Value) -> Result<GroupInput, ScimError> {
             .map(|(_, v)| v)
     };
     let display_name = match get("displayName") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            check_text("displayName", s, true)?;
+            s.clone()
+        }
         _ => {
             return Err(ScimError::invalid_value(
                 "displayName is required and must be a non-empty string",
@@ -72,7 +75,10 @@ fn parse_input(body: &Value) -> Result<GroupInput, ScimError> {
     let external_id = match get("externalId") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => {
+            check_text("externalId", s, true)?;
+            Some(s.clone())
+        }
         Some(_) => return Err(ScimError::invalid_value("externalId must be a string")),
     };
     let members = match get("members") {

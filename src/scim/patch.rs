@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::filter;
-use super::resource::{normalize_attr, user_attr, Scope};
+use super::resource::{check_text, normalize_attr, plausible_id, user_attr, Scope};
 use super::schema::{
     self, AttrDef, AttrType, Mutability, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
 };
@@ -149,7 +149,7 @@ fn plain_attr_path(raw: &str) -> Option<AttrPath> {
     let (uri, rest) = match raw.rsplit_once(':') {
         Some((uri, rest)) => {
             let ok = uri.len() > 4
-                && uri[..4].eq_ignore_ascii_case("urn:")
+                && uri.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
                 && uri
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '-' | '_'))
@@ -188,7 +188,7 @@ fn plain_attr_path(raw: &str) -> Option<AttrPath> {
 /// simple comparison, an optional plain sub-attribute; parsed without the general parser.
 fn simple_value_path(raw: &str) -> Option<PatchValuePath> {
     let open = raw.find('[')?;
-    let close = raw.rfind(']')?;
+    let close = raw.rfind(']').filter(|&c| c > open)?;
     let attr = plain_attr_path(&raw[..open])?;
     if attr.sub_attr.is_some() {
         return None;
@@ -741,7 +741,10 @@ fn group_path(
             }
             let text = match (op, value) {
                 (OpKind::Remove, _) => None,
-                (_, Some(Value::String(s))) if !s.is_empty() => Some(s.clone()),
+                (_, Some(Value::String(s))) if !s.is_empty() => {
+                    check_text(&attr.name, s, true)?;
+                    Some(s.clone())
+                }
                 (_, Some(Value::Null)) | (_, Some(Value::String(_))) => None,
                 _ => {
                     return Err(ScimError::invalid_value(format!(
@@ -826,9 +829,21 @@ pub fn member_ids(v: &Value) -> Result<Vec<String>, ScimError> {
             .ok_or_else(|| {
                 ScimError::invalid_value("members: each member needs a non-empty value (a User id)")
             })?;
+        check_member_id(id)?;
         ids.push(id.to_string());
     }
     Ok(ids)
+}
+
+fn check_member_id(id: &str) -> Result<(), ScimError> {
+    if plausible_id(id) {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_value(format!(
+            "members: {:?} is not the id of a User",
+            id.chars().take(64).collect::<String>()
+        )))
+    }
 }
 
 /// The ids named by `members[value eq "a" or value eq "b"]`.
@@ -848,6 +863,7 @@ fn member_ids_in_filter(f: &ValFilter, path: &str) -> Result<Vec<String>, ScimEr
         }
     }
     if walk(f, &mut ids) {
+        ids.iter().try_for_each(|id| check_member_id(id))?;
         Ok(ids)
     } else {
         Err(ScimError::invalid_filter(format!(

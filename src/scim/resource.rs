@@ -17,6 +17,44 @@ use super::schema::{
     USER_ATTRS,
 };
 
+/// The longest value, in bytes, of an attribute the databases index (`userName`,
+/// `externalId`, `displayName`, the `value` of a multi-valued attribute, ids). PostgreSQL
+/// refuses index entries over about 2.7 KB; below this limit both backends store alike.
+pub const MAX_INDEXED_BYTES: usize = 1024;
+
+/// Attributes that identify or are indexed: no control character at all, at most
+/// [`MAX_INDEXED_BYTES`].
+fn is_identifier(name: &str) -> bool {
+    matches!(name, "userName" | "externalId" | "displayName" | "value")
+}
+
+/// Checks a string before it can reach the database: identifiers (see [`is_identifier`])
+/// take no control character and at most [`MAX_INDEXED_BYTES`]; other text takes no
+/// control character but TAB, LF and CR (a formatted address has line breaks). A NUL
+/// byte, which PostgreSQL refuses and SQLite stores, is refused either way.
+pub fn check_text(path: &str, s: &str, identifier: bool) -> Result<(), ScimError> {
+    if identifier && s.len() > MAX_INDEXED_BYTES {
+        return Err(ScimError::invalid_value(format!(
+            "{path}: is {} bytes long; the limit is {MAX_INDEXED_BYTES}",
+            s.len()
+        )));
+    }
+    let refused = |c: char| c.is_control() && (identifier || !matches!(c, '\t' | '\n' | '\r'));
+    if let Some(c) = s.chars().find(|&c| refused(c)) {
+        return Err(ScimError::invalid_value(format!(
+            "{path}: control character U+{:04X} is not allowed",
+            u32::from(c)
+        )));
+    }
+    Ok(())
+}
+
+/// Is `id` something that could be one of our ids? Anything else (too long, control
+/// characters) names no resource, and is answered 404 without asking the database.
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
+}
+
 /// Normalises one attribute value against its definition. `Ok(None)` = no value.
 pub fn normalize_attr(
     def: &'static AttrDef,
@@ -118,6 +156,7 @@ fn normalize_scalar(def: &AttrDef, v: &Value, path: &str) -> Result<Option<Value
             if s.is_empty() {
                 Ok(None)
             } else {
+                check_text(path, s, is_identifier(def.name))?;
                 Ok(Some(Value::String(s.clone())))
             }
         }

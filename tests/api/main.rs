@@ -12,6 +12,7 @@ mod discovery;
 mod filters;
 mod folding;
 mod groups;
+mod hardening;
 mod lifecycle;
 mod patch;
 mod resilience;

@@ -1,0 +1,178 @@
+//! Hostile input at the SCIM edge: every request gets an answer (never a dropped
+//! connection), the same answer on both databases, and nothing is half-written.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::helpers::*;
+
+// Non-ASCII input where the code used to slice bytes: each case once panicked the handler
+// (a dropped connection or a 500).
+both!(
+    non_ascii_filters_and_paths_get_scim_errors,
+    |app| async move {
+        let user = app.create_user("ascii@example.com").await;
+        let uid = user["id"].as_str().unwrap().to_string();
+        let group = app.create_group("Ascii", &[&uid]).await;
+        let gid = group["id"].as_str().unwrap().to_string();
+
+        for filter in ["n€", "N€x", "no€", "not€", "userName eq \"x\" and n€"] {
+            let r = app
+                .client
+                .get(app.url("/Users"))
+                .bearer_auth(&app.token)
+                .query(&[("filter", filter)])
+                .send()
+                .await
+                .expect("an answer, not a dropped connection");
+            assert_scim_error(r, 400, Some("invalidFilter")).await;
+        }
+        for path in ["abcé:x", "urné:x", "a]b[", "emails]x[type eq \"w\"]", "ü.ä"] {
+            for target in [format!("/Users/{uid}"), format!("/Groups/{gid}")] {
+                let r = app
+                    .patch(
+                        &target,
+                        json!([{"op": "replace", "path": path, "value": "v"}]),
+                    )
+                    .await;
+                assert_scim_error(r, 400, Some("invalidPath")).await;
+            }
+        }
+        // Nothing changed.
+        let r = app.get(&format!("/Users/{uid}")).await;
+        let now: Value = r.json().await.unwrap();
+        assert_eq!(now["meta"]["version"], user["meta"]["version"]);
+    }
+);
+
+// A request of every method is answered with a body, whatever the bytes in the URL.
+both!(odd_bytes_in_urls_are_answered, |app| async move {
+    for path in [
+        "/Users/%E2%82%AC",
+        "/Users/%FF%FE",
+        "/Groups/%C3",
+        "/Users/a%00b",
+        "/Users?filter=%C3%28",
+        "/Users?sortBy=%E2%82%AC",
+        "/Users?filter=userName%20eq%20%22a%00b%22",
+    ] {
+        for method in [Method::GET, Method::DELETE] {
+            let r = app
+                .client
+                .request(method.clone(), format!("{}/scim/v2{path}", app.base))
+                .bearer_auth(&app.token)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
+            assert!(
+                r.status().is_client_error(),
+                "{method} {path}: {}",
+                r.status()
+            );
+            assert_ne!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
+});
+
+// Strings either database would store differently (or refuse) are refused at the edge,
+// with the same answer on both: control characters, and over-long indexed values.
+both!(
+    bad_strings_get_the_same_answer_on_both_databases,
+    |app| async move {
+        let user = app.create_user("strings@example.com").await;
+        let uid = user["id"].as_str().unwrap().to_string();
+        let group = app.create_group("Strings", &[&uid]).await;
+        let gid = group["id"].as_str().unwrap().to_string();
+        let before = app.counts().await;
+        let long = "a".repeat(1025);
+        let bad_users = [
+            json!({"userName": "nul\u{00}byte"}),
+            json!({"userName": "bell\u{07}"}),
+            json!({"userName": "line\nbreak"}),
+            json!({"userName": long}),
+            json!({"userName": "ok@example.com", "externalId": "x\u{00}"}),
+            json!({"userName": "ok@example.com", "displayName": "a".repeat(1025)}),
+            json!({"userName": "ok@example.com", "title": "x\u{00}y"}),
+            json!({"userName": "ok@example.com", "emails": [{"value": "a\u{00}@x"}]}),
+            json!({"userName": "ok@example.com", "emails": [{"value": format!("{long}@x")}]}),
+            json!({"userName": "ok@example.com", "name": {"givenName": "A\u{1b}[31m"}}),
+        ];
+        for body in bad_users {
+            let r = app.post("/Users", body.clone()).await;
+            let e = assert_scim_error(r, 400, Some("invalidValue")).await;
+            assert!(e["detail"].as_str().unwrap().contains(':'), "{body}: {e}");
+        }
+        let r = app
+            .patch(
+                &format!("/Users/{uid}"),
+                json!([{"op": "replace", "path": "userName", "value": "x\u{00}"}]),
+            )
+            .await;
+        assert_scim_error(r, 400, Some("invalidValue")).await;
+        for body in [
+            json!({"displayName": "g\u{00}"}),
+            json!({"displayName": "a".repeat(1025)}),
+            json!({"displayName": "ok", "externalId": "\u{00}"}),
+            json!({"displayName": "ok", "members": [{"value": "\u{00}"}]}),
+        ] {
+            let r = app.post("/Groups", body.clone()).await;
+            assert_scim_error(r, 400, Some("invalidValue")).await;
+        }
+        for (ops, scim_type) in [
+            (
+                json!([{"op": "add", "path": "members", "value": [{"value": "a\u{00}"}]}]),
+                "invalidValue",
+            ),
+            (
+                json!([{"op": "remove", "path": "members", "value": [{"value": "a\u{00}"}]}]),
+                "invalidValue",
+            ),
+            (
+                json!([{"op": "remove", "path": "members[value eq \"a\u{00}\"]"}]),
+                "invalidPath",
+            ),
+            (
+                json!([{"op": "replace", "path": "displayName", "value": "a\u{00}"}]),
+                "invalidValue",
+            ),
+        ] {
+            let r = app.patch(&format!("/Groups/{gid}"), ops.clone()).await;
+            assert_scim_error(r, 400, Some(scim_type)).await;
+        }
+        // Ids no resource can have: 404 on both, whatever the method.
+        for path in [
+            "/Users/a%00b".to_string(),
+            format!("/Users/{}", "x".repeat(3000)),
+            "/Groups/a%00b".to_string(),
+        ] {
+            assert_scim_error(app.get(&path).await, 404, None).await;
+            assert_scim_error(app.delete(&path).await, 404, None).await;
+            let r = app
+                .patch(
+                    &path,
+                    json!([{"op": "replace", "path": "displayName", "value": "x"}]),
+                )
+                .await;
+            assert_scim_error(r, 404, None).await;
+        }
+        assert_eq!(app.counts().await, before, "nothing was written");
+
+        // Line breaks stay allowed in free text (a formatted address has them), and the
+        // longest allowed userName is stored alike on both.
+        let mut body = user_body(&"b".repeat(1024));
+        body["addresses"] = json!([{"formatted": "1 Main St\nSpringfield", "type": "work"}]);
+        body["title"] = json!("Head of\tThings");
+        let r = app.post("/Users", body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let created: Value = r.json().await.unwrap();
+        assert_eq!(
+            created["addresses"][0]["formatted"],
+            "1 Main St\nSpringfield"
+        );
+        let found = app
+            .user_names(&format!("userName eq \"{}\"", "B".repeat(1024)))
+            .await;
+        assert_eq!(found.len(), 1);
+    }
+);
