@@ -46,6 +46,7 @@ pub struct ScimSettings {
     pub max_page_size: usize,
     pub max_filter_length: usize,
     pub max_patch_operations: usize,
+    pub max_values_per_attribute: usize,
     pub token_cache_ttl_secs: u64,
 }
 
@@ -133,6 +134,9 @@ impl Settings {
         }
         if self.scim.max_patch_operations == 0 {
             return fail("scim.max_patch_operations", "must be at least 1");
+        }
+        if self.scim.max_values_per_attribute == 0 {
+            return fail("scim.max_values_per_attribute", "must be at least 1");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "is not a valid tracing filter (try \"info\")");

@@ -64,6 +64,8 @@ pub struct ListSpec {
 #[derive(Clone)]
 pub struct Directory {
     store: Store,
+    /// `scim.max_values_per_attribute`, checked on a user's document after a PATCH.
+    max_values: usize,
 }
 
 fn check_version(if_match: &Option<IfMatch>, version: i64) -> Result<(), ScimError> {
@@ -108,8 +110,8 @@ fn store_to_scim(e: StoreError) -> ScimError {
 }
 
 impl Directory {
-    pub fn new(store: Store) -> Self {
-        Directory { store }
+    pub fn new(store: Store, max_values: usize) -> Self {
+        Directory { store, max_values }
     }
 
     /// Runs `f` in one write transaction; any error returned by `f` rolls it back.
@@ -205,6 +207,7 @@ impl Directory {
             return Err(not_found_user(StoreError::NotFound));
         }
         let id = id.to_string();
+        let max_values = self.max_values;
         let (row, doc, groups) = self
             .tx(move |c| {
                 let (current, groups) = users::find_with_groups(c, &id, true)?
@@ -214,6 +217,7 @@ impl Directory {
                 let (old_cols, old_values) = user_columns(&doc);
                 patch::apply_user(&mut doc, &ops)?;
                 let doc = resource::validate_user_doc(doc)?;
+                resource::check_value_counts(&doc, max_values)?;
                 let attrs = Value::Object(doc.clone()).to_string();
                 // Entra re-sends unchanged values every cycle: no change, no new version.
                 let row = if attrs == current.attrs {
@@ -347,12 +351,12 @@ impl Directory {
                     .filter(|m| !kept.contains(m.user_id.as_str()))
                     .map(|m| m.user_id.clone())
                     .collect();
-                let mut joining: Vec<String> = Vec::new();
-                for id in &members {
-                    if !present.contains(id.as_str()) && !joining.contains(id) {
-                        joining.push(id.clone());
-                    }
-                }
+                let mut seen = std::collections::HashSet::new();
+                let joining: Vec<String> = members
+                    .iter()
+                    .filter(|id| !present.contains(id.as_str()) && seen.insert(id.as_str()))
+                    .cloned()
+                    .collect();
                 let removed = groups::remove_members(c, current.seq, &leaving)?;
                 let added = groups::add_members(c, current.seq, &joining)?;
                 let changed = added + removed > 0
@@ -480,15 +484,21 @@ impl Directory {
                 Ok((total, rows, members))
             })
             .await?;
+        // Members by group, in one pass (not one pass over all members per group).
+        let mut by_group: Option<std::collections::HashMap<i64, Vec<MemberRow>>> =
+            members.map(|all| {
+                let mut map = std::collections::HashMap::new();
+                for m in all {
+                    map.entry(m.group_seq).or_insert_with(Vec::new).push(m);
+                }
+                map
+            });
         let items = rows
             .into_iter()
             .map(|row| {
-                let m = members.as_ref().map(|all| {
-                    all.iter()
-                        .filter(|m| m.group_seq == row.seq)
-                        .cloned()
-                        .collect()
-                });
+                let m = by_group
+                    .as_mut()
+                    .map(|map| map.remove(&row.seq).unwrap_or_default());
                 GroupRecord { row, members: m }
             })
             .collect();

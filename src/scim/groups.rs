@@ -45,13 +45,13 @@ pub fn render(rec: &GroupRecord, base: &str) -> Value {
 }
 
 /// A POST/PUT body: displayName (required), externalId, members (users only).
-struct GroupInput {
-    display_name: String,
-    external_id: Option<String>,
-    members: Vec<String>,
+pub struct GroupInput {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub members: Vec<String>,
 }
 
-fn parse_input(body: &Value) -> Result<GroupInput, ScimError> {
+pub fn parse_input(body: &Value) -> Result<GroupInput, ScimError> {
     let obj = body
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;

@@ -9,12 +9,14 @@
 //! dotted and URN keys (Entra `aadOptscim062020`), `id` inside Okta's rename value, member
 //! removal by `members[value eq "…"]` or by a `value` array, booleans as strings.
 
+use std::collections::{HashMap, HashSet};
+
 use scim_v2::filter::{AttrPath, PatchPath, PatchValuePath, ValFilter};
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::filter;
-use super::resource::{check_text, normalize_attr, plausible_id, user_attr, Scope};
+use super::resource::{self, check_text, normalize_attr, plausible_id, user_attr, Scope};
 use super::schema::{
     self, AttrDef, AttrType, Mutability, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
 };
@@ -113,6 +115,33 @@ pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError
             })
         })
         .collect()
+}
+
+/// Refuses, before any work, a user PATCH whose values list more than `max` values for
+/// one attribute (the stored result is checked again after the PATCH).
+pub fn check_user_value_counts(ops: &[PatchOp], max: usize) -> Result<(), ScimError> {
+    for op in ops {
+        match (&op.path, &op.value) {
+            (Some(path), Some(Value::Array(a))) => resource::check_count(path, a.len(), max)?,
+            (None, Some(Value::Object(map))) => {
+                for (k, v) in map {
+                    match v {
+                        Value::Array(a) => resource::check_count(k, a.len(), max)?,
+                        Value::Object(inner) => {
+                            for (ik, iv) in inner {
+                                if let Value::Array(a) = iv {
+                                    resource::check_count(ik, a.len(), max)?;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn get_ci<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -441,9 +470,9 @@ fn apply_user_path(
                         // Remove the listed values only (Entra sends members this way).
                         let listed =
                             normalize_attr(t.def, vals, path)?.unwrap_or(Value::Array(vec![]));
-                        let listed = listed.as_array().cloned().unwrap_or_default();
+                        let listed = Listed::of(listed.as_array().map_or(&[][..], |a| a));
                         if let Some(Value::Array(items)) = c.get_mut(name) {
-                            items.retain(|i| !listed.iter().any(|l| same_value(i, l)));
+                            items.retain(|i| !listed.matches(i));
                         }
                         return Ok(());
                     }
@@ -471,9 +500,7 @@ fn apply_user_path(
                             *existing = Value::Array(vec![]);
                         }
                         let items = existing.as_array_mut().expect("array");
-                        for n in new {
-                            merge_multi_value(items, n);
-                        }
+                        merge_multi_values(items, new);
                     }
                     (Some(Value::Object(new)), false, AttrType::Complex, _) => {
                         // Replace on a complex attribute keeps sub-attributes not given (§3.5.2.3).
@@ -507,37 +534,118 @@ fn normalize_sub(
     normalize_attr(sub, v, path)
 }
 
-/// Adds one value to a multi-valued attribute: an equal value is not added twice, and a
-/// new primary value takes `primary` away from the others.
-fn merge_multi_value(items: &mut Vec<Value>, new: Value) {
-    let is_primary = new.get("primary") == Some(&Value::Bool(true));
-    if is_primary {
-        for i in items.iter_mut() {
-            if let Some(o) = i.as_object_mut() {
-                o.remove("primary");
-            }
-        }
-    }
-    if let Some(existing) = items.iter_mut().find(|i| same_value(i, &new)) {
-        if let (Some(e), Some(n)) = (existing.as_object_mut(), new.as_object()) {
-            for (k, v) in n {
-                e.insert(k.clone(), v.clone());
-            }
-        }
-        return;
-    }
-    items.push(new);
+/// The lower-cased `value` and `type` of a value of a multi-valued attribute.
+fn value_key(x: &Value) -> (Option<String>, Option<String>) {
+    let text = |k: &str| x.get(k).and_then(Value::as_str).map(str::to_lowercase);
+    (text("value"), text("type"))
 }
 
-/// Two values of a multi-valued attribute are the same when their `value` and `type` match.
+/// Two values of a multi-valued attribute are the same when their `value`s match and,
+/// when the second names a `type`, their types match too. [`Listed`] and [`Present`] answer
+/// the same question for many values at once, in time linear in their number.
+#[cfg(test)]
 fn same_value(a: &Value, b: &Value) -> bool {
-    let val = |x: &Value| {
-        x.get("value")
-            .and_then(Value::as_str)
-            .map(str::to_lowercase)
-    };
-    let ty = |x: &Value| x.get("type").and_then(Value::as_str).map(str::to_lowercase);
-    val(a).is_some() && val(a) == val(b) && (ty(b).is_none() || ty(a) == ty(b))
+    let (va, ta) = value_key(a);
+    let (vb, tb) = value_key(b);
+    va.is_some() && va == vb && (tb.is_none() || ta == tb)
+}
+
+/// Values listed for removal, to test each present value against by [`same_value`]'s
+/// rule with hash look-ups instead of a scan of the list per value.
+#[derive(Default)]
+struct Listed {
+    /// Listed without a type: they match that value of any type.
+    untyped: HashSet<String>,
+    typed: HashSet<(String, String)>,
+}
+
+impl Listed {
+    fn of(listed: &[Value]) -> Listed {
+        let mut out = Listed::default();
+        for l in listed {
+            match value_key(l) {
+                (Some(v), None) => {
+                    out.untyped.insert(v);
+                }
+                (Some(v), Some(t)) => {
+                    out.typed.insert((v, t));
+                }
+                (None, _) => {}
+            }
+        }
+        out
+    }
+
+    /// Is `x` the same as a listed value (`same_value(x, listed)`)?
+    fn matches(&self, x: &Value) -> bool {
+        match value_key(x) {
+            (Some(v), t) => {
+                self.untyped.contains(&v) || t.is_some_and(|t| self.typed.contains(&(v, t)))
+            }
+            (None, _) => false,
+        }
+    }
+}
+
+/// Where the values present are, to find the one a new value is the same as
+/// (`same_value(present, new)`, the first such) by hash look-ups.
+#[derive(Default)]
+struct Present {
+    by_value: HashMap<String, usize>,
+    by_typed: HashMap<(String, String), usize>,
+}
+
+impl Present {
+    fn of(items: &[Value]) -> Present {
+        let mut out = Present::default();
+        for (at, x) in items.iter().enumerate() {
+            out.add(x, at);
+        }
+        out
+    }
+
+    /// Records `x` at position `at`, unless an earlier value has its key.
+    fn add(&mut self, x: &Value, at: usize) {
+        if let (Some(v), t) = value_key(x) {
+            if let Some(t) = t {
+                self.by_typed.entry((v.clone(), t)).or_insert(at);
+            }
+            self.by_value.entry(v).or_insert(at);
+        }
+    }
+
+    fn position_for(&self, new: &Value) -> Option<usize> {
+        match value_key(new) {
+            (Some(v), None) => self.by_value.get(&v).copied(),
+            (Some(v), Some(t)) => self.by_typed.get(&(v, t)).copied(),
+            (None, _) => None,
+        }
+    }
+}
+
+/// Adds values to a multi-valued attribute: a value the same as one present (or added
+/// before it) updates that one instead of being added twice, and a new primary value
+/// takes `primary` away from the others. Linear in the number of values.
+fn merge_multi_values(items: &mut Vec<Value>, new: Vec<Value>) {
+    let mut present = Present::of(items);
+    for n in new {
+        if n.get("primary") == Some(&Value::Bool(true)) {
+            clear_primary(items);
+        }
+        match present.position_for(&n) {
+            Some(at) => {
+                if let (Some(e), Some(n)) = (items[at].as_object_mut(), n.as_object()) {
+                    for (k, v) in n {
+                        e.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            None => {
+                present.add(&n, items.len());
+                items.push(n);
+            }
+        }
+    }
 }
 
 fn apply_filtered(
@@ -572,9 +680,13 @@ fn apply_filtered(
                         }
                     }
                 } else {
+                    let mut remove = vec![false; items.len()];
+                    for &i in &matched {
+                        remove[i] = true;
+                    }
                     let mut idx = 0;
                     items.retain(|_| {
-                        let keep = !matched.contains(&idx);
+                        let keep = !remove[idx];
                         idx += 1;
                         keep
                     });
@@ -877,6 +989,87 @@ mod tests {
     use super::*;
     use crate::scim::resource::validate_user_doc;
     use serde_json::json;
+
+    /// Random values from a small alphabet, so that values and types collide often.
+    fn random_values(rng: &mut impl rand::Rng, n: usize) -> Vec<Value> {
+        (0..n)
+            .map(|_| {
+                let mut o = Map::new();
+                if rng.random_bool(0.9) {
+                    let v = ["a", "A", "b", "c"][rng.random_range(0..4)];
+                    o.insert("value".into(), json!(v));
+                }
+                if rng.random_bool(0.6) {
+                    let t = ["work", "WORK", "home"][rng.random_range(0..3)];
+                    o.insert("type".into(), json!(t));
+                }
+                if rng.random_bool(0.2) {
+                    o.insert("primary".into(), json!(true));
+                }
+                o.insert("display".into(), json!(rng.random_range(0..100)));
+                Value::Object(o)
+            })
+            .collect()
+    }
+
+    /// What merging and removal did before they were made linear: a scan per value.
+    fn merge_by_scan(items: &mut Vec<Value>, new: Vec<Value>) {
+        for n in new {
+            if n.get("primary") == Some(&Value::Bool(true)) {
+                clear_primary(items);
+            }
+            if let Some(existing) = items.iter_mut().find(|i| same_value(i, &n)) {
+                if let (Some(e), Some(n)) = (existing.as_object_mut(), n.as_object()) {
+                    for (k, v) in n {
+                        e.insert(k.clone(), v.clone());
+                    }
+                }
+                continue;
+            }
+            items.push(n);
+        }
+    }
+
+    #[test]
+    fn linear_merge_and_removal_agree_with_the_scan_per_value() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..2000 {
+            let (n_present, n_new) = (rng.random_range(0..8), rng.random_range(0..8));
+            let present = random_values(&mut rng, n_present);
+            let new = random_values(&mut rng, n_new);
+            let mut fast = present.clone();
+            merge_multi_values(&mut fast, new.clone());
+            let mut slow = present.clone();
+            merge_by_scan(&mut slow, new.clone());
+            assert_eq!(fast, slow, "merge {present:?} + {new:?}");
+
+            let listed = Listed::of(&new);
+            let mut fast = present.clone();
+            fast.retain(|i| !listed.matches(i));
+            let mut slow = present.clone();
+            slow.retain(|i| !new.iter().any(|l| same_value(i, l)));
+            assert_eq!(fast, slow, "remove {new:?} from {present:?}");
+        }
+    }
+
+    #[test]
+    fn merging_many_values_is_linear() {
+        // 20,000 distinct values into 20,000 present: a scan per value would compare
+        // 400 million pairs; this must finish at once (the test would time out otherwise).
+        let present: Vec<Value> = (0..20_000)
+            .map(|i| json!({"value": format!("p{i}@x"), "type": "work"}))
+            .collect();
+        let new: Vec<Value> = (0..20_000)
+            .map(|i| json!({"value": format!("n{i}@x"), "type": "work"}))
+            .collect();
+        let mut items = present.clone();
+        merge_multi_values(&mut items, new.clone());
+        assert_eq!(items.len(), 40_000);
+        let listed = Listed::of(&new);
+        items.retain(|i| !listed.matches(i));
+        assert_eq!(items, present);
+    }
 
     fn ops(v: Value) -> Vec<PatchOp> {
         parse_ops(

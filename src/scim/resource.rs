@@ -55,6 +55,27 @@ pub fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
 }
 
+/// Refuses a user with more than `max` values in one multi-valued attribute
+/// (`scim.max_values_per_attribute`): every value is a row to write and to index.
+pub fn check_value_counts(doc: &Map<String, Value>, max: usize) -> Result<(), ScimError> {
+    for (name, v) in doc {
+        if let Value::Array(items) = v {
+            check_count(name, items.len(), max)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `n` values for one attribute when over `max`.
+pub fn check_count(name: &str, n: usize, max: usize) -> Result<(), ScimError> {
+    if n > max {
+        return Err(ScimError::invalid_value(format!(
+            "{name}: {n} values; at most {max} are allowed (scim.max_values_per_attribute)"
+        )));
+    }
+    Ok(())
+}
+
 /// Normalises one attribute value against its definition. `Ok(None)` = no value.
 pub fn normalize_attr(
     def: &'static AttrDef,

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::error::ScimError;
 use super::filter::Resource;
 use super::http::{self as h, timestamp};
-use super::resource::normalize_user;
+use super::resource::{check_value_counts, normalize_user};
 use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::ScimState;
 use crate::directory::UserRecord;
@@ -73,6 +73,7 @@ pub async fn create_user(
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     let doc = normalize_user(&body)?;
+    check_value_counts(&doc, state.settings.max_values_per_attribute)?;
     let rec = state.directory.create_user(&actor, doc).await?;
     respond(&req, &state, &rec, StatusCode::CREATED)
 }
@@ -126,6 +127,7 @@ pub async fn replace_user(
         }
     }
     let doc = normalize_user(&body)?;
+    check_value_counts(&doc, state.settings.max_values_per_attribute)?;
     let rec = state
         .directory
         .replace_user(&actor, &id, h::if_match(&req), doc)
@@ -142,6 +144,7 @@ pub async fn patch_user(
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     let ops = super::patch::parse_ops(&body, state.settings.max_patch_operations)?;
+    super::patch::check_user_value_counts(&ops, state.settings.max_values_per_attribute)?;
     let rec = state
         .directory
         .patch_user(&actor, &id, h::if_match(&req), ops)

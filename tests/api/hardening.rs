@@ -176,3 +176,66 @@ both!(
         assert_eq!(found.len(), 1);
     }
 );
+
+fn emails(prefix: &str, n: usize) -> Value {
+    Value::Array(
+        (0..n)
+            .map(|i| json!({"value": format!("{prefix}{i}@example.com"), "type": format!("t{i}")}))
+            .collect(),
+    )
+}
+
+// A user holds at most scim.max_values_per_attribute values in one attribute; beyond it
+// the request is refused with invalidValue, whichever way the values arrive.
+both!(values_per_attribute_are_capped, |app| async move {
+    let mut body = user_body("many@example.com");
+    body["emails"] = emails("m", 101);
+    let e = assert_scim_error(app.post("/Users", body).await, 400, Some("invalidValue")).await;
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("max_values_per_attribute"),
+        "{e}"
+    );
+
+    let user = app.create_user("capped@example.com").await;
+    let path = format!("/Users/{}", user["id"].as_str().unwrap());
+    // One value is there already: 99 more fit, 100 more do not.
+    let r = app
+        .patch(
+            &path,
+            json!([{"op": "add", "path": "emails", "value": emails("a", 99)}]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .patch(
+            &path,
+            json!([{"op": "add", "path": "emails", "value": emails("b", 1)}]),
+        )
+        .await;
+    assert_scim_error(r, 400, Some("invalidValue")).await;
+    // The case: 16,000 emails in one PATCH, refused before any work, by path and
+    // in a path-less map.
+    for op in [
+        json!({"op": "add", "path": "emails", "value": emails("x", 16_000)}),
+        json!({"op": "replace", "value": {"emails": emails("y", 16_000)}}),
+    ] {
+        let r = app.patch(&path, json!([op])).await;
+        assert_scim_error(r, 400, Some("invalidValue")).await;
+    }
+    let r = app.get(&path).await;
+    let now: Value = r.json().await.unwrap();
+    assert_eq!(now["emails"].as_array().unwrap().len(), 100);
+    // Removal by a value list takes the listed ones only.
+    let r = app
+        .patch(
+            &path,
+            json!([{"op": "remove", "path": "emails", "value": emails("a", 50)}]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let now: Value = r.json().await.unwrap();
+    assert_eq!(now["emails"].as_array().unwrap().len(), 50);
+});
