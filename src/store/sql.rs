@@ -281,12 +281,78 @@ impl Fragment {
         }
     }
 
-    /// The statement, ready to run.
+    /// The statement, ready to run. Its prepared form is cached on the connection only if
+    /// [`SHAPES`] admits its SQL text: filters can take endless shapes, and every cached
+    /// statement stays on every pooled connection (on PostgreSQL, in every backend).
     pub fn into_query(self) -> RawQuery {
+        let cache = SHAPES.admit(&self.sql);
         RawQuery {
             segments: self.segments,
             binds: self.binds,
+            cache,
         }
+    }
+}
+
+/// Which statement shapes built from input (filters, sort keys, page sizes) get cached.
+///
+/// diesel's statement cache keys statements by their SQL text and never evicts, so caching
+/// every shape a client sends grows memory without bound (3,000 distinct filters grew a
+/// PostgreSQL backend by 650 MB). Instead a shape is cached once it has been seen twice,
+/// until [`ShapeAdmission::MAX_ADMITTED`] shapes are: the few shapes an IdP repeats (its
+/// lookups) are prepared once and reused, a one-off shape runs as an unnamed statement and
+/// is freed, and no sequence of requests can make the cache larger than the limit on any
+/// connection. Fixed statements ([`RawQuery::fixed`], [`RawQuery::marked`]) are always
+/// cached; there are a few dozen of them.
+pub struct ShapeAdmission {
+    state: std::sync::Mutex<AdmissionState>,
+}
+
+#[derive(Default)]
+struct AdmissionState {
+    admitted: std::collections::HashSet<u64>,
+    /// Seen once, not yet admitted; forgotten wholesale when it fills.
+    seen: std::collections::HashSet<u64>,
+}
+
+pub static SHAPES: std::sync::LazyLock<ShapeAdmission> =
+    std::sync::LazyLock::new(|| ShapeAdmission {
+        state: std::sync::Mutex::new(AdmissionState::default()),
+    });
+
+impl ShapeAdmission {
+    /// Most input-built shapes cached per connection.
+    pub const MAX_ADMITTED: usize = 64;
+    const MAX_SEEN: usize = 4096;
+
+    /// Should a statement with this SQL text be cached?
+    pub fn admit(&self, sql: &str) -> bool {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        sql.hash(&mut h);
+        let key = h.finish();
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.admitted.contains(&key) {
+            return true;
+        }
+        if st.seen.remove(&key) && st.admitted.len() < Self::MAX_ADMITTED {
+            st.admitted.insert(key);
+            return true;
+        }
+        if st.seen.len() >= Self::MAX_SEEN {
+            st.seen.clear();
+        }
+        st.seen.insert(key);
+        false
+    }
+
+    /// How many shapes are admitted (for tests and diagnostics).
+    pub fn admitted(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admitted
+            .len()
     }
 }
 
@@ -296,6 +362,8 @@ impl Fragment {
 pub struct RawQuery {
     segments: Vec<String>,
     binds: Vec<Lit>,
+    /// May diesel keep the prepared statement? See [`ShapeAdmission`].
+    cache: bool,
 }
 
 impl RawQuery {
@@ -307,6 +375,7 @@ impl RawQuery {
         RawQuery {
             segments: parts.iter().map(|p| (*p).to_string()).collect(),
             binds,
+            cache: true,
         }
     }
 
@@ -315,7 +384,11 @@ impl RawQuery {
     pub fn marked(sql: &str, binds: Vec<Lit>) -> RawQuery {
         let segments: Vec<String> = sql.split('?').map(str::to_string).collect();
         debug_assert_eq!(segments.len(), binds.len() + 1, "{sql}");
-        RawQuery { segments, binds }
+        RawQuery {
+            segments,
+            binds,
+            cache: true,
+        }
     }
 }
 
@@ -326,6 +399,9 @@ impl QueryId for RawQuery {
 
 impl QueryFragment<MultiBackend> for RawQuery {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        if !self.cache {
+            out.unsafe_to_cache_prepared();
+        }
         for (i, segment) in self.segments.iter().enumerate() {
             out.push_sql(segment);
             match self.binds.get(i) {

@@ -239,3 +239,51 @@ both!(values_per_attribute_are_capped, |app| async move {
     let now: Value = r.json().await.unwrap();
     assert_eq!(now["emails"].as_array().unwrap().len(), 50);
 });
+
+/// Statements prepared on the PostgreSQL session of the pool's one connection.
+async fn prepared_statements(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    app.store
+        .read(|c| {
+            Ok(
+                diesel::sql_query("SELECT count(*) AS n FROM pg_prepared_statements")
+                    .get_result::<N>(c)?
+                    .n,
+            )
+        })
+        .await
+        .expect("count prepared statements")
+}
+
+// Every distinct filter shape used to leave a prepared statement in every PostgreSQL
+// backend for good (3,000 shapes: +650 MB). Now at most ShapeAdmission::MAX_ADMITTED are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_filters_leave_a_bounded_number_of_prepared_statements() {
+    let app = TestApp::spawn_with(Db::Postgres, |s| s.database.max_connections = 1).await;
+    app.create_user("shapes@example.com").await;
+    let before = prepared_statements(&app).await;
+    for n in 1..=300 {
+        let filter = vec!["title eq \"v\""; n].join(" or ");
+        for count in ["5", &n.to_string()] {
+            let r = app
+                .client
+                .get(app.url("/Users"))
+                .bearer_auth(&app.token)
+                .query(&[("filter", filter.as_str()), ("count", count)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+    let after = prepared_statements(&app).await;
+    assert!(
+        after - before <= 64 + 4,
+        "{before} prepared statements before, {after} after 600 distinct shapes"
+    );
+}
