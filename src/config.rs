@@ -25,6 +25,7 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub public_url: String,
+    pub trust_forwarded_headers: bool,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,

@@ -82,6 +82,7 @@ fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Resul
         directory: Directory::new(store.clone(), settings.scim.max_values_per_attribute),
         settings: settings.scim.clone(),
         public_url,
+        trust_forwarded_headers: settings.server.trust_forwarded_headers,
         max_body_bytes: settings.server.max_body_bytes,
     });
     let tokens = web::Data::new(TokenCache::new(

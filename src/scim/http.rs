@@ -63,15 +63,20 @@ pub async fn json_body(
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
-/// The absolute base URL of the SCIM API (`https://host/scim/v2`).
+/// The absolute base URL of the SCIM API (`https://host/scim/v2`) for `meta.location`,
+/// `Location` and `$ref`: `server.public_url` when set; otherwise, only when
+/// `server.trust_forwarded_headers` says a proxy sets them, the request's `Forwarded` /
+/// `X-Forwarded-Proto` / `X-Forwarded-Host` / `Host`; otherwise the address the connection
+/// came in on. A client's own headers never choose the URL others are sent to.
 pub fn base_url(req: &HttpRequest, state: &ScimState) -> String {
-    match &state.public_url {
-        Some(u) => format!("{}/scim/v2", u.trim_end_matches('/')),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}/scim/v2", info.scheme(), info.host())
-        }
+    if let Some(u) = &state.public_url {
+        return format!("{}/scim/v2", u.trim_end_matches('/'));
     }
+    if state.trust_forwarded_headers {
+        let info = req.connection_info();
+        return format!("{}://{}/scim/v2", info.scheme(), info.host());
+    }
+    format!("http://{}/scim/v2", req.app_config().local_addr())
 }
 
 pub fn etag(version: i64) -> String {

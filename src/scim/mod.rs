@@ -25,6 +25,8 @@ pub struct ScimState {
     pub directory: Directory,
     pub settings: ScimSettings,
     pub public_url: Option<String>,
+    /// `server.trust_forwarded_headers`: a proxy in front sets `X-Forwarded-*`/`Host`.
+    pub trust_forwarded_headers: bool,
     pub max_body_bytes: usize,
 }
 

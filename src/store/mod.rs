@@ -265,17 +265,34 @@ impl Store {
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&mut AnyConnection) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
         blocking(move || store.read_blocking(f)).await
     }
 
+    /// A read that fails because its connection turned out lost (PostgreSQL restarted, a
+    /// backend was terminated) runs once more on another connection, which the pool tests
+    /// before handing it out: a lost connection costs a read nothing. A read is answered
+    /// `Unavailable` (503) only when the second connection is lost too.
     pub fn read_blocking<T, F>(&self, f: F) -> StoreResult<T>
     where
-        F: FnOnce(&mut AnyConnection) -> StoreResult<T>,
+        F: Fn(&mut AnyConnection) -> StoreResult<T>,
     {
-        let mut pooled = self.conn()?;
+        match self.read_once(&f) {
+            Err(Lost) => self.read_once(&f).unwrap_or_else(|Lost| Err(lost())),
+            Ok(result) => result,
+        }
+    }
+
+    fn read_once<T, F>(&self, f: &F) -> Result<StoreResult<T>, Lost>
+    where
+        F: Fn(&mut AnyConnection) -> StoreResult<T>,
+    {
+        let mut pooled = match self.conn() {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
         let result = f(&mut pooled.conn);
         // "Not found" and the like are answers, not failures of the connection.
         let failed = matches!(
@@ -283,9 +300,9 @@ impl Store {
             Err(StoreError::Database(e)) if !matches!(e, diesel::result::Error::NotFound)
         );
         if !pooled.used(!failed) {
-            return Err(lost());
+            return Err(Lost);
         }
-        result
+        Ok(result)
     }
 
     /// Runs `f` inside one transaction, off the async workers: everything `f` writes
@@ -326,13 +343,41 @@ impl Store {
         }
     }
 
+    /// A PostgreSQL write: one transaction on a pooled connection. `BEGIN` is the first
+    /// statement a connection runs for it; when `BEGIN` fails because the connection is
+    /// lost, nothing of the write has run, so it starts again on another connection (tested
+    /// by the pool first). A connection lost after `BEGIN` fails the write with
+    /// `Unavailable` (503, retry): `f` cannot be run twice.
     fn pg_write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         E: From<StoreError> + From<diesel::result::Error>,
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     {
+        use diesel::connection::TransactionManager;
+        type Tm = <AnyConnection as Connection>::TransactionManager;
         let mut pooled = self.conn()?;
-        let result = pooled.conn.transaction(f);
+        if let Err(e) = Tm::begin_transaction(&mut pooled.conn) {
+            if pooled.used(false) {
+                return Err(StoreError::from(e).into());
+            }
+            drop(pooled);
+            pooled = self.conn()?;
+            if let Err(e) = Tm::begin_transaction(&mut pooled.conn) {
+                if !pooled.used(false) {
+                    return Err(lost().into());
+                }
+                return Err(StoreError::from(e).into());
+            }
+        }
+        let result = match f(&mut pooled.conn) {
+            Ok(value) => Tm::commit_transaction(&mut pooled.conn)
+                .map(|()| value)
+                .map_err(E::from),
+            Err(e) => match Tm::rollback_transaction(&mut pooled.conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+                Err(rollback) => Err(rollback.into()),
+            },
+        };
         if !pooled.used(result.is_ok()) {
             // PostgreSQL rolls back a transaction whose connection is gone, so nothing was
             // committed, unless the connection died while COMMIT's answer was on its way
@@ -359,6 +404,9 @@ impl Store {
         .await
     }
 }
+
+/// A connection found lost during a use.
+struct Lost;
 
 fn lost() -> StoreError {
     StoreError::Unavailable("the database connection was lost; retry".into())

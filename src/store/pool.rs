@@ -7,8 +7,9 @@
 //! has been idle for a while, or when some connection has been found dead since it was last
 //! known good. A connection is found dead by testing it after a use that failed: a failure
 //! that was only a query's (a unique violation, a missing row) leaves it in the pool; a lost
-//! connection is dropped and every other one is tested before its next use, so a restarted
-//! PostgreSQL costs one failed request, not one per pooled connection.
+//! connection is dropped and every other one is tested before its next use. The request that
+//! found it lost runs again on a tested connection when nothing of it ran yet (`Store`), so
+//! a restarted PostgreSQL costs no request that was not mid-transaction.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

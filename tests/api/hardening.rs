@@ -287,3 +287,65 @@ async fn distinct_filters_leave_a_bounded_number_of_prepared_statements() {
         "{before} prepared statements before, {after} after 600 distinct shapes"
     );
 }
+
+/// Creates a user with spoofed Host and forwarding headers; returns Location and meta.location.
+async fn location_with_spoofed_headers(app: &TestApp) -> (String, String) {
+    let r = app
+        .client
+        .post(app.url("/Users"))
+        .bearer_auth(&app.token)
+        .header("Content-Type", "application/scim+json")
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Host", "proxy.example")
+        .header("X-Forwarded-Proto", "https")
+        .body(user_body(&format!("loc{}@example.com", uuid::Uuid::new_v4().simple())).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    (
+        location,
+        body["meta"]["location"].as_str().unwrap().to_string(),
+    )
+}
+
+// Location comes from server.public_url, or from forwarding headers only when told to
+// trust them, never from whatever Host a client sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn location_ignores_client_host_headers_unless_told_to_trust_a_proxy() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let (location, meta) = location_with_spoofed_headers(&app).await;
+    assert!(
+        location.starts_with(&format!("{}/scim/v2/Users/", app.base)),
+        "{location}"
+    );
+    assert_eq!(location, meta);
+
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.server.trust_forwarded_headers = true).await;
+    let (location, _) = location_with_spoofed_headers(&app).await;
+    assert!(
+        location.starts_with("https://proxy.example/scim/v2/Users/"),
+        "{location}"
+    );
+
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.server.public_url = "https://scim.example.org/base/".into();
+        s.server.trust_forwarded_headers = true;
+    })
+    .await;
+    let (location, meta) = location_with_spoofed_headers(&app).await;
+    assert!(
+        location.starts_with("https://scim.example.org/base/scim/v2/Users/"),
+        "{location}"
+    );
+    assert_eq!(location, meta);
+    // $ref of a group's members follows the same base.
+    let uid = location.rsplit('/').next().unwrap();
+    let group = app.create_group("Refs", &[uid]).await;
+    assert_eq!(
+        group["members"][0]["$ref"],
+        format!("https://scim.example.org/base/scim/v2/Users/{uid}")
+    );
+}

@@ -1,5 +1,5 @@
 //! The service survives its PostgreSQL connections being cut (a database restart or a
-//! failover): the pool notices, drops them, and the IdP sees at most a retryable 503.
+//! failover): the pool notices and drops them; only a write cut mid-transaction sees a 503.
 
 use std::time::Duration;
 
@@ -26,8 +26,8 @@ fn terminate_backends(application_name: &str) -> i64 {
     .n
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cut_postgres_connections_cost_at_most_one_retryable_error() {
+/// A PostgreSQL app whose connections carry a unique `application_name`, and that name.
+async fn tagged_postgres_app() -> (TestApp, String) {
     let tag = format!("hb_{}", uuid::Uuid::new_v4().simple());
     let name = tag.clone();
     let app = TestApp::spawn_with(Db::Postgres, move |s| {
@@ -37,38 +37,131 @@ async fn cut_postgres_connections_cost_at_most_one_retryable_error() {
         s.database.max_connections = 4;
     })
     .await;
+    (app, tag)
+}
+
+/// Opens all 4 pooled connections (4 reads holding one each at the same time).
+async fn open_every_pooled_connection(app: &TestApp) {
+    let holds: Vec<_> = (0..4)
+        .map(|_| {
+            app.store.read(|_c| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+        })
+        .collect();
+    for r in futures_util::future::join_all(holds).await {
+        r.expect("hold a connection");
+    }
+}
+
+async fn cut(tag: &str) -> i64 {
+    let tag = tag.to_string();
+    tokio::task::spawn_blocking(move || terminate_backends(&tag))
+        .await
+        .unwrap()
+}
+
+// The documented promise (docs/architecture.md): a connection lost while idle in the pool
+// costs no request. Reads run again on a tested connection; a write whose BEGIN fails has
+// run nothing and starts again on another connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_lost_while_idle_cost_no_request() {
+    let (app, tag) = tagged_postgres_app().await;
     let user = app.create_user("resilient@example.com").await;
     let path = format!("/Users/{}", user["id"].as_str().unwrap());
-    // Open several pooled connections.
-    let warm: Vec<_> = (0..8).map(|_| app.get(&path)).collect();
-    for r in futures_util::future::join_all(warm).await {
-        assert_eq!(r.status(), StatusCode::OK);
-    }
-    let cut = tokio::task::spawn_blocking(move || terminate_backends(&tag))
-        .await
-        .unwrap();
-    assert!(cut >= 2, "{cut} connections cut");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    // Reads and writes go on; a request that ran on a cut connection gets 503 + Retry-After.
-    let mut failures = 0;
-    for i in 0..20 {
-        let r = if i % 2 == 0 {
-            app.get(&path).await
-        } else {
-            app.patch(
-                &path,
-                serde_json::json!([{"op": "replace", "path": "title", "value": format!("t{i}")}]),
-            )
+    for event in 0..3 {
+        open_every_pooled_connection(&app).await;
+        assert_eq!(
+            cut(&tag).await,
+            4,
+            "event {event}: every pooled connection cut"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // 8 concurrent clients, each a read, a write and a create.
+        let clients: Vec<_> = (0..8)
+            .map(|i| {
+                let app = &app;
+                let path = path.clone();
+                async move {
+                    let mut statuses = vec![app.get(&path).await.status()];
+                    let ops = serde_json::json!([
+                        {"op": "replace", "path": "title", "value": format!("e{event}c{i}")}
+                    ]);
+                    statuses.push(app.patch(&path, ops).await.status());
+                    let name = format!("e{event}c{i}@example.com");
+                    statuses.push(app.post("/Users", user_body(&name)).await.status());
+                    statuses
+                }
+            })
+            .collect();
+        let statuses: Vec<StatusCode> = futures_util::future::join_all(clients)
             .await
-        };
-        if r.status() != StatusCode::OK {
-            failures += 1;
-            assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
-            assert_scim_error(r, 503, None).await;
-        }
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(
+            statuses.iter().all(|s| s.is_success()),
+            "event {event}: {statuses:?}"
+        );
     }
-    assert!(failures <= 1, "{failures} requests failed after the cut");
-    let v: serde_json::Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!(v["title"], "t19");
+    assert_eq!(app.counts().await.users, 1 + 3 * 8);
+}
+
+// Under load, a connection can also be cut in the middle of a request: that request may
+// fail, with 503 + Retry-After, and the service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_under_load_fail_only_requests_in_flight() {
+    let (app, tag) = tagged_postgres_app().await;
+    let user = app.create_user("loaded@example.com").await;
+    let path = format!("/Users/{}", user["id"].as_str().unwrap());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let load = async {
+        let clients = (0..8).map(|i| {
+            let (app, path, stop) = (&app, path.clone(), &stop);
+            async move {
+                let mut seen = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
+                    n += 1;
+                    let r = if n % 2 == 0 {
+                        ("read", app.get(&path).await)
+                    } else {
+                        let ops = serde_json::json!([
+                            {"op": "replace", "path": "title", "value": format!("c{i}n{n}")}
+                        ]);
+                        ("write", app.patch(&path, ops).await)
+                    };
+                    if !r.1.status().is_success() {
+                        assert!(r.1.headers().contains_key("retry-after"));
+                        seen.push((r.0, r.1.status()));
+                    }
+                }
+                seen
+            }
+        });
+        futures_util::future::join_all(clients).await
+    };
+    let cuts = async {
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            cut(&tag).await;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (failures, ()) = tokio::join!(load, cuts);
+    let failures: Vec<_> = failures.into_iter().flatten().collect();
+    assert!(
+        failures
+            .iter()
+            .all(|(_, status)| *status == StatusCode::SERVICE_UNAVAILABLE),
+        "{failures:?}"
+    );
+    // At most the pool's 4 connections can be in use when cut. (A read runs once more, but
+    // a backend signalled to end can still answer the pool's test and die just after, so
+    // a read can fail here too; the idle test above is the strict one.)
+    assert!(failures.len() <= 3 * 4, "{failures:?}");
+    let r = app.get(&path).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
