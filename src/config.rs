@@ -38,6 +38,7 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub busy_timeout_ms: u32,
     pub acquire_timeout_secs: u64,
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +117,9 @@ impl Settings {
         }
         if self.database.url.trim().is_empty() {
             return fail("database.url", "must not be empty");
+        }
+        if self.database.statement_timeout_ms == 0 {
+            return fail("database.statement_timeout_ms", "must be at least 1");
         }
         if self.database.max_connections == 0 {
             return fail("database.max_connections", "must be at least 1");

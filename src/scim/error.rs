@@ -161,6 +161,18 @@ impl From<StoreError> for ScimError {
                 tracing::warn!(error = %e, "database unavailable");
                 ScimError::unavailable("the database is unavailable; retry later")
             }
+            StoreError::Database(diesel::result::Error::DatabaseError(_, ref info))
+                if info.message().contains("statement timeout") =>
+            {
+                tracing::warn!(error = %e, "statement stopped at its time limit");
+                ScimError::unavailable("the database took too long; retry later")
+            }
+            StoreError::Timeout => {
+                tracing::warn!(error = %e, "statement stopped at its time limit");
+                ScimError::unavailable(
+                    "the query took too long and was stopped; retry later or narrow the filter",
+                )
+            }
             other => ScimError::internal(&other),
         }
     }

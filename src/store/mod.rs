@@ -8,6 +8,7 @@
 //! writer thread (`writer`: in arrival order, several per commit), on PostgreSQL on the
 //! blocking pool.
 
+mod deadline;
 pub mod groups;
 mod pool;
 pub mod schema;
@@ -86,6 +87,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database configuration: {0}")]
     Config(String),
+    /// A statement ran past `database.statement_timeout_ms` and was stopped.
+    #[error("a database statement took longer than database.statement_timeout_ms")]
+    Timeout,
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
     #[error("database task failed: {0}")]
@@ -115,6 +119,24 @@ mod sqlite_functions {
         fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>)
             -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
     }
+    diesel::define_sql_function! {
+        /// See `store::deadline`.
+        fn hb_in_time() -> diesel::sql_types::Bool;
+    }
+}
+
+/// Per-connection set-up: SQLite's (below), PostgreSQL's statement time limit.
+fn init_connection(
+    conn: &mut AnyConnection,
+    busy_timeout_ms: u32,
+    statement_timeout_ms: u64,
+) -> diesel::QueryResult<()> {
+    match conn {
+        AnyConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
+        }
+        AnyConnection::Sqlite(_) => init_sqlite(conn, busy_timeout_ms),
+    }
 }
 
 /// Per-connection SQLite set-up. WAL lets readers proceed while one writer commits;
@@ -131,6 +153,7 @@ fn init_sqlite(conn: &mut AnyConnection, busy_timeout_ms: u32) -> diesel::QueryR
         sqlite_functions::lower_utils::register_impl(c, |x: Option<String>| {
             x.map(|s| sql::fold(&s))
         })?;
+        sqlite_functions::hb_in_time_utils::register_nondeterministic_impl(c, deadline::in_time)?;
     }
     Ok(())
 }
@@ -142,6 +165,8 @@ pub struct Store {
     pool: Pool<pool::Manager>,
     kind: Backend,
     writer: Option<Arc<writer::Writer>>,
+    /// `database.statement_timeout_ms`, enforced on SQLite reads by `deadline`.
+    statement_timeout: Duration,
 }
 
 /// The backend of an open store, for the few places that must branch.
@@ -170,9 +195,12 @@ impl Store {
             }
         };
         let busy_timeout_ms = settings.busy_timeout_ms;
+        let statement_timeout_ms = settings.statement_timeout_ms;
         let manager = pool::Manager::new(
             url.clone(),
-            Box::new(move |c: &mut AnyConnection| init_sqlite(c, busy_timeout_ms)),
+            Box::new(move |c: &mut AnyConnection| {
+                init_connection(c, busy_timeout_ms, statement_timeout_ms)
+            }),
         );
         let writer = match backend {
             Backend::Postgres => None,
@@ -202,6 +230,7 @@ impl Store {
             pool,
             kind: backend,
             writer,
+            statement_timeout: Duration::from_millis(settings.statement_timeout_ms),
         };
         if backend == Backend::Sqlite {
             store.spawn_checkpointer();
@@ -293,7 +322,15 @@ impl Store {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let result = f(&mut pooled.conn);
+        let result = match self.kind {
+            Backend::Sqlite => {
+                match deadline::run(self.statement_timeout, || f(&mut pooled.conn)) {
+                    (_, true) => Err(StoreError::Timeout),
+                    (result, false) => result,
+                }
+            }
+            Backend::Postgres => f(&mut pooled.conn).map_err(timeout_as_such),
+        };
         // "Not found" and the like are answers, not failures of the connection.
         let failed = matches!(
             &result,
@@ -405,6 +442,18 @@ impl Store {
     }
 }
 
+/// PostgreSQL's "canceling statement due to statement timeout" as [`StoreError::Timeout`].
+fn timeout_as_such(e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Database(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("statement timeout") =>
+        {
+            StoreError::Timeout
+        }
+        _ => e,
+    }
+}
+
 /// A connection found lost during a use.
 struct Lost;
 
@@ -492,6 +541,7 @@ mod tests {
             max_connections: 1,
             busy_timeout_ms: 1000,
             acquire_timeout_secs: 5,
+            statement_timeout_ms: 10_000,
         };
         let store = Store::connect(&settings).expect("connect");
         store.migrate_blocking().expect("migrate");
@@ -559,6 +609,7 @@ mod tests {
             max_connections: 1,
             busy_timeout_ms: 1000,
             acquire_timeout_secs: 5,
+            statement_timeout_ms: 10_000,
         };
         let store = Store::connect(&settings).expect("connect");
         store.migrate_blocking().expect("migrate");

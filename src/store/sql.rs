@@ -541,8 +541,7 @@ where
     }
     frag.push(" FROM ");
     frag.push(table);
-    frag.push(" WHERE ");
-    frag.cond(cond);
+    push_where(&mut frag, backend, cond);
     push_order_by(&mut frag, &keys);
     // SQLite re-prepares a statement whose bound LIMIT/OFFSET changed (the planner uses
     // them), which costs more than the query. So LIMIT (at most scim.max_page_size distinct
@@ -580,6 +579,16 @@ where
     Ok((total, rows))
 }
 
+/// ` WHERE cond`; on SQLite the time limit's check comes first (`store::deadline`).
+fn push_where(frag: &mut Fragment, backend: Backend, cond: &Cond) {
+    frag.push(" WHERE ");
+    if backend == Backend::Sqlite {
+        frag.push(super::deadline::IN_TIME);
+        frag.push(" AND ");
+    }
+    frag.cond(cond);
+}
+
 /// Counts the rows of `table` matching `cond`.
 pub fn count(
     conn: &mut AnyConnection,
@@ -595,8 +604,7 @@ pub fn count(
     let mut frag = Fragment::new(backend);
     frag.push("SELECT COUNT(*) AS n FROM ");
     frag.push(table);
-    frag.push(" WHERE ");
-    frag.cond(cond);
+    push_where(&mut frag, backend, cond);
     let rows: Vec<Count> = frag.into_query().load(conn)?;
     Ok(rows.first().map(|c| c.n).unwrap_or(0))
 }

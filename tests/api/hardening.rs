@@ -349,3 +349,92 @@ async fn location_ignores_client_host_headers_unless_told_to_trust_a_proxy() {
         format!("https://scim.example.org/base/scim/v2/Users/{uid}")
     );
 }
+
+/// Inserts `n` users straight into the store (one transaction), for queries to chew on.
+async fn bulk_users(app: &TestApp, n: usize) {
+    use hubbridge::store::users::{self, UserColumns};
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.write_blocking(move |c| {
+            for i in 0..n {
+                let name = format!("bulk{i}@example.com");
+                let cols = UserColumns {
+                    user_name_ci: name.clone(),
+                    user_name: name,
+                    name_family: Some(format!("Family{i}")),
+                    active: true,
+                    ..Default::default()
+                };
+                users::insert(
+                    c,
+                    &format!("bulk-{i}"),
+                    &cols,
+                    "{\"userName\":\"x\"}",
+                    &[],
+                    1,
+                )?;
+            }
+            Ok::<_, hubbridge::store::StoreError>(())
+        })
+    })
+    .await
+    .unwrap()
+    .expect("bulk insert");
+}
+
+// A query running past database.statement_timeout_ms is stopped and answered 503 with
+// Retry-After, on both databases (PostgreSQL's statement_timeout; SQLite's hb_in_time()),
+// and the same query within the limit answers 200.
+async fn slow_filter_status(db: Db, timeout_ms: u64) -> (StatusCode, bool) {
+    let app = TestApp::spawn_with(db, |s| s.database.statement_timeout_ms = timeout_ms).await;
+    bulk_users(&app, 5000).await;
+    let filter = (0..200)
+        .map(|i| format!("name.familyName co \"q{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let r = app
+        .client
+        .get(app.url("/Users"))
+        .bearer_auth(&app.token)
+        .query(&[("filter", filter.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let retry = r.headers().contains_key("retry-after");
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        assert_scim_error(r, 503, None).await;
+    }
+    // The service goes on: a lookup still answers.
+    assert_eq!(
+        app.user_names("userName eq \"bulk7@example.com\"")
+            .await
+            .len(),
+        1
+    );
+    (status, retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_queries_stop_at_the_statement_time_limit_sqlite() {
+    assert_eq!(
+        slow_filter_status(Db::Sqlite, 20).await,
+        (StatusCode::SERVICE_UNAVAILABLE, true)
+    );
+    assert_eq!(
+        slow_filter_status(Db::Sqlite, 60_000).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_queries_stop_at_the_statement_time_limit_postgres() {
+    assert_eq!(
+        slow_filter_status(Db::Postgres, 20).await,
+        (StatusCode::SERVICE_UNAVAILABLE, true)
+    );
+    assert_eq!(
+        slow_filter_status(Db::Postgres, 60_000).await.0,
+        StatusCode::OK
+    );
+}
