@@ -143,13 +143,32 @@ pub async fn list_groups(
     req: HttpRequest,
     state: web::Data<ScimState>,
 ) -> Result<HttpResponse, ScimError> {
-    let params = h::list_params(&req, &state, Resource::Group)?;
+    let raw = h::RawListParams::from_query(&req)?;
+    respond_list(&req, &state, h::list_params(raw, &state, Resource::Group)?).await
+}
+
+/// `POST /Groups/.search` (RFC 7644 §3.4.3).
+pub async fn search_groups(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
+    let body = h::json_body(&req, payload, state.max_body_bytes).await?;
+    let raw = h::RawListParams::from_search(&body)?;
+    respond_list(&req, &state, h::list_params(raw, &state, Resource::Group)?).await
+}
+
+async fn respond_list(
+    req: &HttpRequest,
+    state: &ScimState,
+    params: h::ListParams,
+) -> Result<HttpResponse, ScimError> {
     let with_members = params.projection.wants("members");
     let page = state
         .directory
         .list_groups(params.spec, with_members)
         .await?;
-    let base = h::base_url(&req, &state);
+    let base = h::base_url(req, state);
     let resources = page
         .items
         .iter()

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::error::{ScimError, SCIM_CONTENT_TYPE};
 use super::filter::{self, Resource};
 use super::resource::Projection;
-use super::schema::LIST_SCHEMA;
+use super::schema::{LIST_SCHEMA, SEARCH_SCHEMA};
 use super::ScimState;
 use crate::directory::{Actor, IfMatch, ListSpec};
 use crate::store::sql::Cond;
@@ -163,59 +163,144 @@ pub struct ListParams {
     pub projection: Projection,
 }
 
+/// List parameters as sent, before validation: from a query string (`GET`) or from a
+/// SearchRequest body (`POST .../.search`).
+#[derive(Debug, Default, Clone)]
+pub struct RawListParams {
+    pub filter: Option<String>,
+    pub start_index: Option<i64>,
+    pub count: Option<i64>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub attributes: Option<String>,
+    pub excluded: Option<String>,
+}
+
+impl RawListParams {
+    /// From the query string of a `GET /Users`, `GET /Groups`.
+    pub fn from_query(req: &HttpRequest) -> Result<RawListParams, ScimError> {
+        let mut raw = RawListParams::default();
+        for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+            let int = |name: &str| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    ScimError::invalid_value(format!("{name} must be an integer, got {v:?}"))
+                })
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "filter" => raw.filter = Some(v.to_string()),
+                "startindex" => raw.start_index = Some(int("startIndex")?),
+                "count" => raw.count = Some(int("count")?),
+                "sortby" => raw.sort_by = Some(v.to_string()),
+                "sortorder" => raw.sort_order = Some(v.to_string()),
+                "attributes" => raw.attributes = Some(v.to_string()),
+                "excludedattributes" => raw.excluded = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        Ok(raw)
+    }
+
+    /// From a SearchRequest body (RFC 7644 §3.4.3). Attribute lists may be arrays of
+    /// names or comma-separated strings; members of any other name are ignored.
+    pub fn from_search(body: &Value) -> Result<RawListParams, ScimError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
+        let get = |k: &str| {
+            obj.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_null())
+        };
+        if let Some(schemas) = get("schemas") {
+            let ok = schemas
+                .as_array()
+                .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(SEARCH_SCHEMA)));
+            if !ok {
+                return Err(ScimError::invalid_syntax(format!(
+                    "schemas must contain {SEARCH_SCHEMA}"
+                )));
+            }
+        }
+        let text = |k: &str| -> Result<Option<String>, ScimError> {
+            match get(k) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(ScimError::invalid_value(format!("{k} must be a string"))),
+            }
+        };
+        let int = |k: &str| -> Result<Option<i64>, ScimError> {
+            match get(k) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| ScimError::invalid_value(format!("{k} must be an integer"))),
+            }
+        };
+        let list = |k: &str| -> Result<Option<String>, ScimError> {
+            match get(k) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            ScimError::invalid_value(format!("{k} must list attribute names"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|names| Some(names.join(","))),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{k} must be an array of attribute names"
+                ))),
+            }
+        };
+        Ok(RawListParams {
+            filter: text("filter")?,
+            start_index: int("startIndex")?,
+            count: int("count")?,
+            sort_by: text("sortBy")?,
+            sort_order: text("sortOrder")?,
+            attributes: list("attributes")?,
+            excluded: list("excludedAttributes")?,
+        })
+    }
+}
+
+/// Validates list parameters for `resource`.
 pub fn list_params(
-    req: &HttpRequest,
+    raw: RawListParams,
     state: &ScimState,
     resource: Resource,
 ) -> Result<ListParams, ScimError> {
-    let mut filter_raw = None;
-    let mut start_index: i64 = 1;
-    let mut count = state
-        .settings
-        .default_page_size
-        .min(state.settings.max_page_size) as i64;
-    let mut sort_by = None;
-    let mut descending = false;
-    let mut attributes = None;
-    let mut excluded = None;
-    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        let int = |name: &str| {
-            v.trim().parse::<i64>().map_err(|_| {
-                ScimError::invalid_value(format!("{name} must be an integer, got {v:?}"))
-            })
-        };
-        match k.to_ascii_lowercase().as_str() {
-            "filter" => filter_raw = Some(v.to_string()),
-            // Values below 1 mean 1 (RFC 7644 §3.4.2.4).
-            "startindex" => start_index = int("startIndex")?.max(1),
-            // Negative means 0; more than the maximum is cut to it.
-            "count" => count = int("count")?.clamp(0, state.settings.max_page_size as i64),
-            "sortby" => sort_by = Some(v.to_string()),
-            "sortorder" => {
-                descending = match v.to_ascii_lowercase().as_str() {
-                    "ascending" => false,
-                    "descending" => true,
-                    _ => {
-                        return Err(ScimError::invalid_value(
-                            "sortOrder must be ascending or descending",
-                        ))
-                    }
-                }
-            }
-            "attributes" => attributes = Some(v.to_string()),
-            "excludedattributes" => excluded = Some(v.to_string()),
-            _ => {}
+    // Values below 1 mean 1 (RFC 7644 §3.4.2.4).
+    let start_index = raw.start_index.unwrap_or(1).max(1);
+    // Negative means 0; more than the maximum is cut to it.
+    let max = state.settings.max_page_size as i64;
+    let count = raw
+        .count
+        .unwrap_or(state.settings.default_page_size as i64)
+        .clamp(0, max);
+    let descending = match raw.sort_order.as_deref().map(str::to_ascii_lowercase) {
+        None => false,
+        Some(o) if o == "ascending" => false,
+        Some(o) if o == "descending" => true,
+        Some(_) => {
+            return Err(ScimError::invalid_value(
+                "sortOrder must be ascending or descending",
+            ))
         }
-    }
-    let cond = match filter_raw {
+    };
+    let cond = match &raw.filter {
         Some(f) => filter::to_cond(
             resource,
-            &filter::parse(&f, state.settings.max_filter_length)?,
+            &filter::parse(f, state.settings.max_filter_length)?,
         )?,
         None => Cond::True,
     };
-    let sort = match sort_by {
-        Some(s) => Some((filter::sort_column(resource, &s)?, descending)),
+    let sort = match &raw.sort_by {
+        Some(s) => Some((filter::sort_column(resource, s)?, descending)),
         None => None,
     };
     Ok(ListParams {
@@ -226,7 +311,7 @@ pub fn list_params(
             limit: count,
         },
         start_index,
-        projection: Projection::parse(attributes.as_deref(), excluded.as_deref())?,
+        projection: Projection::parse(raw.attributes.as_deref(), raw.excluded.as_deref())?,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod search;
 pub mod users;
 
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
@@ -61,11 +62,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2")
             .wrap(middleware::from_fn(auth::require_token))
+            // `/Users/` is `/Users` (clients built from Microsoft's reference collection
+            // send the slash); a trailing slash is dropped before routing.
+            .wrap(middleware::NormalizePath::new(
+                middleware::TrailingSlash::Trim,
+            ))
             .service(
                 resource("/Users")
                     .route(web::get().to(users::list_users))
                     .route(web::post().to(users::create_user)),
             )
+            .service(resource("/Users/.search").route(web::post().to(users::search_users)))
+            .service(resource("/Groups/.search").route(web::post().to(groups::search_groups)))
+            .service(resource("/.search").route(web::post().to(search::search_all)))
             .service(
                 resource("/Users/{id}")
                     .route(web::get().to(users::get_user))

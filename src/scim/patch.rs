@@ -386,6 +386,15 @@ fn apply_extension(doc: &mut Map<String, Value>, op: OpKind, v: &Value) -> Resul
                 ScimError::invalid_value(format!("{ENTERPRISE_SCHEMA} must be an object"))
             })?;
             for (k, ev) in m {
+                // The whole extension object may carry its own `schemas` (and read-only
+                // `meta`); as in a POST, attributes the extension lacks are ignored.
+                if ["schemas", "meta"]
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(k))
+                    || user_attr(Scope::Enterprise, k).is_none()
+                {
+                    continue;
+                }
                 apply_user_path(doc, op, &format!("{ENTERPRISE_SCHEMA}:{k}"), Some(ev))?;
             }
         }
@@ -670,15 +679,31 @@ fn apply_filtered(
             }
         }
     }
+    // A replace with "" or null clears what the path selects (Microsoft's validation asks
+    // for it): it acts as a remove.
+    let op = if op == OpKind::Replace && is_empty_value(value) {
+        OpKind::Remove
+    } else {
+        op
+    };
     let result = (|| -> Result<(), ScimError> {
         match op {
             OpKind::Remove => {
                 if let Some(sub) = sub {
+                    let mut emptied = vec![false; items.len()];
                     for &i in &matched {
                         if let Some(o) = items[i].as_object_mut() {
                             o.remove(sub.name);
+                            // A value of emails, roles... without its `value` is none.
+                            emptied[i] = sub.name == "value" || o.is_empty();
                         }
                     }
+                    let mut idx = 0;
+                    items.retain(|_| {
+                        let keep = !emptied[idx];
+                        idx += 1;
+                        keep
+                    });
                 } else {
                     let mut remove = vec![false; items.len()];
                     for &i in &matched {
@@ -763,6 +788,17 @@ fn apply_filtered(
         c.insert(name.to_string(), Value::Array(items));
     }
     result
+}
+
+/// No value at all: absent, `null`, `""`, `[]` or `{}`.
+fn is_empty_value(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(Value::Object(o)) => o.is_empty(),
+        _ => false,
+    }
 }
 
 fn clear_primary(items: &mut [Value]) {

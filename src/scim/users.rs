@@ -29,9 +29,6 @@ pub fn render(rec: &UserRecord, base: &str) -> Value {
             out.insert(k.clone(), v.clone());
         }
     }
-    if !out.contains_key("active") {
-        out.insert("active".into(), json!(true));
-    }
     if !rec.groups.is_empty() {
         let groups: Vec<Value> = rec
             .groups
@@ -100,9 +97,28 @@ pub async fn list_users(
     req: HttpRequest,
     state: web::Data<ScimState>,
 ) -> Result<HttpResponse, ScimError> {
-    let params = h::list_params(&req, &state, Resource::User)?;
+    let raw = h::RawListParams::from_query(&req)?;
+    respond_list(&req, &state, h::list_params(raw, &state, Resource::User)?).await
+}
+
+/// `POST /Users/.search` (RFC 7644 §3.4.3): the list parameters in a SearchRequest body.
+pub async fn search_users(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ScimState>,
+) -> Result<HttpResponse, ScimError> {
+    let body = h::json_body(&req, payload, state.max_body_bytes).await?;
+    let raw = h::RawListParams::from_search(&body)?;
+    respond_list(&req, &state, h::list_params(raw, &state, Resource::User)?).await
+}
+
+async fn respond_list(
+    req: &HttpRequest,
+    state: &ScimState,
+    params: h::ListParams,
+) -> Result<HttpResponse, ScimError> {
     let page = state.directory.list_users(params.spec).await?;
-    let base = h::base_url(&req, &state);
+    let base = h::base_url(req, state);
     let resources = page
         .items
         .iter()

@@ -33,9 +33,32 @@ pub struct Tracked {
     good: Option<(Instant, u64)>,
     lost: bool,
     losses: Arc<AtomicU64>,
+    /// The statement-shape epoch its statement cache belongs to.
+    epoch: u64,
 }
 
 impl Tracked {
+    /// Empties this connection's statement cache when it holds statements of an earlier
+    /// epoch of [`super::sql::SHAPES`] (see there), so that it never holds more than one
+    /// epoch's input-built statements. On PostgreSQL the server-side prepared statements
+    /// are deallocated too (diesel does not when it drops its cache).
+    pub fn sync_statement_cache(&mut self) -> diesel::QueryResult<()> {
+        use diesel::connection::{CacheSize, Connection};
+        let epoch = super::sql::SHAPES.epoch();
+        if self.epoch == epoch {
+            return Ok(());
+        }
+        self.conn
+            .set_prepared_statement_cache_size(CacheSize::Disabled);
+        self.conn
+            .set_prepared_statement_cache_size(CacheSize::Unbounded);
+        if let AnyConnection::Postgresql(_) = self.conn {
+            self.conn.batch_execute("DEALLOCATE ALL")?;
+        }
+        self.epoch = epoch;
+        Ok(())
+    }
+
     /// Records how a use went. After a failure on PostgreSQL the connection is tested;
     /// returns false when it turned out lost (it is then dropped by the pool).
     pub fn used(&mut self, ok: bool) -> bool {
@@ -87,6 +110,7 @@ impl ManageConnection for Manager {
             good: Some((Instant::now(), self.losses.load(Ordering::Acquire))),
             lost: false,
             losses: self.losses.clone(),
+            epoch: super::sql::SHAPES.epoch(),
         })
     }
 

@@ -298,14 +298,18 @@ impl Fragment {
 ///
 /// diesel's statement cache keys statements by their SQL text and never evicts, so caching
 /// every shape a client sends grows memory without bound (3,000 distinct filters grew a
-/// PostgreSQL backend by 650 MB). Instead a shape is cached once it has been seen twice,
-/// until [`ShapeAdmission::MAX_ADMITTED`] shapes are: the few shapes an IdP repeats (its
-/// lookups) are prepared once and reused, a one-off shape runs as an unnamed statement and
-/// is freed, and no sequence of requests can make the cache larger than the limit on any
-/// connection. Fixed statements ([`RawQuery::fixed`], [`RawQuery::marked`]) are always
-/// cached; there are a few dozen of them.
+/// PostgreSQL backend by 650 MB). Instead a shape is cached once it has been seen twice:
+/// the few shapes an IdP repeats (its lookups) are prepared once and reused, and a one-off
+/// shape runs as an unnamed statement and is freed. At most
+/// [`ShapeAdmission::MAX_ADMITTED`] shapes are admitted per *epoch*; the next one starts a
+/// new epoch, and every pooled connection drops its statement cache before its next use
+/// (`Store`), so no sequence of requests can grow a connection's cache past the limit, and
+/// no client can lock the hot shapes out of the cache for good. Fixed statements
+/// ([`RawQuery::fixed`], [`RawQuery::marked`]) are always cached; there are a few dozen.
+#[derive(Default)]
 pub struct ShapeAdmission {
     state: std::sync::Mutex<AdmissionState>,
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -316,12 +320,10 @@ struct AdmissionState {
 }
 
 pub static SHAPES: std::sync::LazyLock<ShapeAdmission> =
-    std::sync::LazyLock::new(|| ShapeAdmission {
-        state: std::sync::Mutex::new(AdmissionState::default()),
-    });
+    std::sync::LazyLock::new(ShapeAdmission::default);
 
 impl ShapeAdmission {
-    /// Most input-built shapes cached per connection.
+    /// Most input-built shapes cached per connection and epoch.
     pub const MAX_ADMITTED: usize = 64;
     const MAX_SEEN: usize = 4096;
 
@@ -335,7 +337,12 @@ impl ShapeAdmission {
         if st.admitted.contains(&key) {
             return true;
         }
-        if st.seen.remove(&key) && st.admitted.len() < Self::MAX_ADMITTED {
+        if st.seen.remove(&key) {
+            if st.admitted.len() >= Self::MAX_ADMITTED {
+                st.admitted.clear();
+                st.seen.clear();
+                self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
             st.admitted.insert(key);
             return true;
         }
@@ -346,7 +353,12 @@ impl ShapeAdmission {
         false
     }
 
-    /// How many shapes are admitted (for tests and diagnostics).
+    /// The current epoch: a connection whose cache was filled in an earlier one empties it.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// How many shapes are admitted in this epoch (for tests and diagnostics).
     pub fn admitted(&self) -> usize {
         self.state
             .lock()
@@ -636,6 +648,32 @@ mod tests {
             f.binds,
             vec![Lit::Text("ada".into()), Lit::Text("%50\\%\\_%".into())]
         );
+    }
+
+    #[test]
+    fn shape_admission_caches_repeated_shapes_and_bounds_each_epoch() {
+        let shapes = ShapeAdmission::default();
+        let hot = "SELECT hot";
+        assert!(!shapes.admit(hot), "seen once: not cached");
+        assert!(shapes.admit(hot), "seen twice: cached");
+        assert!(shapes.admit(hot));
+        // One-off shapes are never cached and never admitted.
+        for i in 0..10_000 {
+            assert!(!shapes.admit(&format!("SELECT once {i}")));
+        }
+        assert_eq!(shapes.admitted(), 1);
+        assert_eq!(shapes.epoch(), 0);
+        // Shapes seen twice fill the epoch, then a new one starts (connections flush).
+        for i in 0..200 {
+            let sql = format!("SELECT twice {i}");
+            shapes.admit(&sql);
+            assert!(shapes.admit(&sql));
+            assert!(shapes.admitted() <= ShapeAdmission::MAX_ADMITTED);
+        }
+        assert!(shapes.epoch() >= 2, "epoch {}", shapes.epoch());
+        // The hot shape is not locked out: seen twice more, it is cached again.
+        shapes.admit(hot);
+        assert!(shapes.admit(hot));
     }
 
     #[test]
