@@ -318,6 +318,51 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_commit_answers_every_write_in_it_with_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.db").to_string_lossy().into_owned();
+        let mut conn = AnyConnection::establish(&path).expect("open");
+        // A deferred foreign key is checked at COMMIT: a way to make COMMIT itself fail.
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+             CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL); \
+             CREATE TABLE parent (id INTEGER PRIMARY KEY); \
+             CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .expect("schema");
+        let writer = Writer::start(conn).expect("writer");
+        let (release, first) = hold(&writer);
+        let good = writer
+            .submit(|c: &mut AnyConnection| -> Res { Ok(insert(c, 1)?) })
+            .expect("queued");
+        let dangling = writer
+            .submit(|c: &mut AnyConnection| -> Res {
+                diesel::sql_query("INSERT INTO child (p) VALUES (999)").execute(c)?;
+                Ok(())
+            })
+            .expect("queued");
+        release.send(()).expect("release");
+        for (name, answer) in [("first", first), ("good", good), ("dangling", dangling)] {
+            let got = answer.blocking_recv().expect("answered");
+            assert!(
+                matches!(got, Err(StoreError::Unavailable(_))),
+                "{name}: {got:?}"
+            );
+        }
+        assert!(
+            keys(&path).is_empty(),
+            "nothing of the failed commit is stored"
+        );
+        assert_eq!(writer.commits(), 0);
+        // The writer goes on.
+        let later = writer
+            .submit(|c: &mut AnyConnection| -> Res { Ok(insert(c, 2)?) })
+            .expect("queued");
+        later.blocking_recv().expect("answered").expect("committed");
+        assert_eq!(keys(&path), [2]);
+    }
+
+    #[test]
     fn a_panicking_write_is_rolled_back_and_the_others_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (writer, path) = open(&dir);

@@ -823,3 +823,39 @@ both!(
         assert_eq!(app.counts().await.members, 101);
     }
 );
+
+// docs/scim.md: `members[value eq "a" or value eq "b"]` removes exactly the members named.
+both!(
+    remove_by_an_or_filter_removes_exactly_the_named_members,
+    |app| async move {
+        let mut ids = Vec::new();
+        for n in ["m1", "m2", "m3", "m4"] {
+            let u = app.create_user(&format!("{n}@example.com")).await;
+            ids.push(u["id"].as_str().unwrap().to_string());
+        }
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let group = app.create_group("OrRemoval", &refs).await;
+        let path = format!("/Groups/{}", group["id"].as_str().unwrap());
+        let r = app
+            .patch(
+                &path,
+                json!([{"op": "remove", "path": format!(
+                    "members[value eq \"{}\" or value eq \"{}\" or value eq \"not-a-member\"]",
+                    ids[0], ids[2]
+                )}]),
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 204);
+        let g: Value = app.get(&path).await.json().await.unwrap();
+        let mut left: Vec<&str> = g["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap())
+            .collect();
+        left.sort();
+        let mut expected = vec![ids[1].as_str(), ids[3].as_str()];
+        expected.sort();
+        assert_eq!(left, expected);
+    }
+);

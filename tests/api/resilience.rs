@@ -165,3 +165,84 @@ async fn connections_cut_under_load_fail_only_requests_in_flight() {
     let r = app.get(&path).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// A TCP relay to the PostgreSQL server that a test can cut (every relayed connection
+/// dropped, new ones refused) and restore.
+struct Relay {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    relays: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let relays = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, r) = (cut.clone(), relays.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let target = target.clone();
+                r.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Relay { port, cut, relays }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+        if cut {
+            for relay in self.relays.lock().unwrap().drain(..) {
+                relay.abort();
+            }
+        }
+    }
+}
+
+// `/readyz` says whether the database answers: 503 while it cannot be reached, 200 again
+// once it can (a mutation that always answered "ready" went unnoticed before this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_database() {
+    let server = url::Url::parse(&postgres_url()).unwrap();
+    let target = format!(
+        "{}:{}",
+        server.host_str().unwrap_or("127.0.0.1"),
+        server.port().unwrap_or(5432)
+    );
+    let relay = Relay::start(target).await;
+    let port = relay.port;
+    let app = TestApp::spawn_with(Db::Postgres, move |s| {
+        let mut u = url::Url::parse(&s.database.url).unwrap();
+        u.set_host(Some("127.0.0.1")).unwrap();
+        u.set_port(Some(port)).unwrap();
+        s.database.url = u.to_string();
+        s.database.acquire_timeout_secs = 1;
+    })
+    .await;
+    let ready = || async {
+        app.client
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(ready().await, StatusCode::OK);
+    relay.set_cut(true);
+    assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+    // SCIM requests get a retryable 503 meanwhile.
+    let r = app.get("/Users").await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_scim_error(r, 503, None).await;
+    relay.set_cut(false);
+    assert_eq!(ready().await, StatusCode::OK);
+    assert_eq!(app.get("/Users").await.status(), StatusCode::OK);
+}
