@@ -279,6 +279,10 @@ fn user_target(path: &str) -> Result<Option<UserTarget>, ScimError> {
             )))
         }
     };
+    if scope == Scope::Core && attr.name.eq_ignore_ascii_case("meta") {
+        // Server-maintained (RFC 7643 §3.1), like `id`: read-only, whatever sub-attribute.
+        return Err(ScimError::mutability("meta is read-only"));
+    }
     let def = user_attr(scope, &attr.name).ok_or_else(|| {
         ScimError::invalid_path(format!("{path:?}: no attribute {:?}", attr.name))
     })?;

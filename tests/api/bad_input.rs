@@ -299,7 +299,7 @@ both!(
                 &up,
                 ops(json!([{"op": "replace", "path": "meta.created", "value": "t"}])),
                 400,
-                Some("invalidPath"),
+                Some("mutability"),
             ),
             case(
                 M::PATCH,

@@ -250,3 +250,32 @@ both!(replace_with_empty_clears_value_paths, |app| async move {
         .await
         .is_empty());
 });
+
+// docs/scim.md: paths at read-only attributes answer `mutability`, `meta` included.
+both!(
+    paths_at_read_only_attributes_answer_mutability,
+    |app| async move {
+        let user = app.create_user("readonly@example.com").await;
+        let uid = user["id"].as_str().unwrap();
+        let group = app.create_group("ReadOnly", &[uid]).await;
+        let gid = group["id"].as_str().unwrap();
+        for target in [format!("/Users/{uid}"), format!("/Groups/{gid}")] {
+            for path in ["meta", "meta.lastModified", "id"] {
+                let r = app
+                    .patch(
+                        &target,
+                        json!([{"op": "replace", "path": path, "value": "x"}]),
+                    )
+                    .await;
+                assert_scim_error(r, 400, Some("mutability")).await;
+            }
+        }
+        let r = app
+            .patch(
+                &format!("/Users/{uid}"),
+                json!([{"op": "add", "path": "groups", "value": [{"value": gid}]}]),
+            )
+            .await;
+        assert_scim_error(r, 400, Some("mutability")).await;
+    }
+);
