@@ -23,6 +23,7 @@ RUN mkdir -p src tests/api benches \
  && echo '' > tests/api/main.rs \
  && echo 'fn main() {}' > benches/scim.rs \
  && echo 'fn main() {}' > benches/pacing.rs \
+ && echo 'fn main() {}' > benches/hostile.rs \
  && cargo build --release --locked --bin hubbridge \
  && rm -rf src tests benches
 
