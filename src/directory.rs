@@ -196,6 +196,13 @@ impl Directory {
         Ok(UserRecord { row, doc, groups })
     }
 
+    /// Applies a user PATCH. The work (parsing the stored document, applying the
+    /// operations, validating, serialising) runs off the writer, on a read of the current
+    /// row; the write then only stores the result, and only if the row is still the version
+    /// that was patched. If another write got there first the PATCH is applied again to the
+    /// new version (up to [`PATCH_ATTEMPTS`] times, then inside the write transaction, under
+    /// the row lock, so it always goes through). On SQLite the one writer thread is thus
+    /// never held by a large PATCH's computation.
     pub async fn patch_user(
         &self,
         actor: &Actor,
@@ -206,27 +213,76 @@ impl Directory {
         if !resource::plausible_id(id) {
             return Err(not_found_user(StoreError::NotFound));
         }
-        let id = id.to_string();
+        let ops = std::sync::Arc::new(ops);
         let max_values = self.max_values;
+        for _ in 0..PATCH_ATTEMPTS {
+            let (key, read_ops) = (id.to_string(), ops.clone());
+            let read = self
+                .store
+                .read(move |c| {
+                    let Some((current, groups)) = users::find_with_groups(c, &key, false)? else {
+                        return Ok(None);
+                    };
+                    let result = patched(&current, &read_ops, max_values);
+                    Ok(Some((current, groups, result)))
+                })
+                .await?;
+            let (current, groups, result) =
+                read.ok_or_else(|| not_found_user(StoreError::NotFound))?;
+            check_version(&if_match, current.version)?;
+            let Patched {
+                doc,
+                attrs,
+                before,
+                after,
+            } = result?;
+            // Entra re-sends unchanged values every cycle: no change, no new version.
+            if attrs == current.attrs {
+                return Ok(UserRecord {
+                    row: current,
+                    doc,
+                    groups,
+                });
+            }
+            let stored = self
+                .store
+                .write(move |c| -> Result<UserRow, TxError> {
+                    let change = users::Change {
+                        before: (&before.0, &before.1),
+                        after: (&after.0, &after.1),
+                    };
+                    Ok(users::update(c, &current, change, &attrs, now_micros())?)
+                })
+                .await;
+            match stored {
+                Ok(row) => {
+                    tracing::info!(user.id = %row.id, actor.token = %actor.token_name, version = row.version, "directory user patched");
+                    return Ok(UserRecord { row, doc, groups });
+                }
+                // Changed since it was read: patch the new version.
+                Err(TxError::Store(StoreError::VersionMismatch)) => continue,
+                Err(TxError::Store(e)) => return Err(store_to_scim(e)),
+                Err(TxError::Scim(e)) => return Err(e),
+            }
+        }
+        let id = id.to_string();
         let (row, doc, groups) = self
             .tx(move |c| {
                 let (current, groups) = users::find_with_groups(c, &id, true)?
                     .ok_or_else(|| not_found_user(StoreError::NotFound))?;
                 check_version(&if_match, current.version)?;
-                let mut doc = parse_doc(&current)?;
-                let (old_cols, old_values) = user_columns(&doc);
-                patch::apply_user(&mut doc, &ops)?;
-                let doc = resource::validate_user_doc(doc)?;
-                resource::check_value_counts(&doc, max_values)?;
-                let attrs = Value::Object(doc.clone()).to_string();
-                // Entra re-sends unchanged values every cycle: no change, no new version.
+                let Patched {
+                    doc,
+                    attrs,
+                    before,
+                    after,
+                } = patched(&current, &ops, max_values)?;
                 let row = if attrs == current.attrs {
                     current
                 } else {
-                    let (cols, values) = user_columns(&doc);
                     let change = users::Change {
-                        before: (&old_cols, &old_values),
-                        after: (&cols, &values),
+                        before: (&before.0, &before.1),
+                        after: (&after.0, &after.1),
                     };
                     users::update(c, &current, change, &attrs, now_micros())?
                 };
@@ -520,6 +576,35 @@ fn not_found_group(e: StoreError) -> ScimError {
     } else {
         e.into()
     }
+}
+
+/// How often a PATCH computed outside the write is retried when the row changed meanwhile,
+/// before it is applied inside the write transaction.
+const PATCH_ATTEMPTS: usize = 3;
+
+/// A user PATCH applied to a stored row: the new document, its text, and the column copies
+/// and value rows before and after.
+struct Patched {
+    doc: Map<String, Value>,
+    attrs: String,
+    before: (UserColumns, Vec<ValueRow>),
+    after: (UserColumns, Vec<ValueRow>),
+}
+
+fn patched(current: &UserRow, ops: &[PatchOp], max_values: usize) -> Result<Patched, ScimError> {
+    let mut doc = parse_doc(current)?;
+    let before = user_columns(&doc);
+    patch::apply_user(&mut doc, ops)?;
+    let doc = resource::validate_user_doc(doc)?;
+    resource::check_value_counts(&doc, max_values)?;
+    let attrs = Value::Object(doc.clone()).to_string();
+    let after = user_columns(&doc);
+    Ok(Patched {
+        doc,
+        attrs,
+        before,
+        after,
+    })
 }
 
 fn parse_doc(row: &UserRow) -> Result<Map<String, Value>, ScimError> {

@@ -59,8 +59,21 @@ pub async fn json_body(
     if body.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    let large = body.len() > 64 * 1024;
+    let parse = move || {
+        serde_json::from_slice(&body).map_err(|e| {
+            ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+        })
+    };
+    // A large body takes milliseconds to parse: off the async worker, whose other requests
+    // would wait meanwhile.
+    if large {
+        web::block(parse)
+            .await
+            .map_err(|e| ScimError::internal(&e))?
+    } else {
+        parse()
+    }
 }
 
 /// The absolute base URL of the SCIM API (`https://host/scim/v2`) for `meta.location`,

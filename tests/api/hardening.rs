@@ -440,3 +440,41 @@ async fn slow_queries_stop_at_the_statement_time_limit_postgres() {
         StatusCode::OK
     );
 }
+
+// A user PATCH is computed outside the write and stored only if the row did not change
+// meanwhile; otherwise it is applied again to the new version. 24 concurrent PATCHes each
+// adding one email: all succeed and no addition is lost.
+both!(
+    concurrent_patches_of_one_user_lose_nothing,
+    |app| async move {
+        let user = app.create_user("busy@example.com").await;
+        let path = format!("/Users/{}", user["id"].as_str().unwrap());
+        let patches: Vec<_> = (0..24)
+            .map(|i| {
+                let (app, path) = (&app, path.clone());
+                async move {
+                    let value =
+                        json!([{"value": format!("e{i}@example.com"), "type": format!("t{i}")}]);
+                    app.patch(
+                        &path,
+                        json!([{"op": "add", "path": "emails", "value": value}]),
+                    )
+                    .await
+                    .status()
+                }
+            })
+            .collect();
+        for status in futures_util::future::join_all(patches).await {
+            assert_eq!(status, StatusCode::OK);
+        }
+        let now: Value = app.get(&path).await.json().await.unwrap();
+        assert_eq!(now["emails"].as_array().unwrap().len(), 25, "{now}");
+        assert_eq!(now["meta"]["version"], "W/\"25\"");
+        for i in 0..24 {
+            let found = app
+                .user_names(&format!("emails.value eq \"e{i}@example.com\""))
+                .await;
+            assert_eq!(found, ["busy@example.com"]);
+        }
+    }
+);
