@@ -153,11 +153,12 @@ async fn send_shapes(url: &str, token: &str, from: usize, to: usize) -> (usize, 
     (results.len(), errors)
 }
 
-/// The largest user PATCH the default limits allow: `add` operations of 100 values each,
-/// cycling over the multi-valued attributes, until the body is just under 1 MiB. The same
-/// 100 values per attribute each time, so that the result stays within the limit and the
-/// PATCH is accepted (the merging work is done in full every time).
-fn largest_patch() -> String {
+/// The largest user PATCH the default limits allow: operations of 100 values each, cycling
+/// over the multi-valued attributes, until the body is just under 1 MiB. Each attribute is
+/// first replaced by 100 values of generation `generation`, then the same 100 are added
+/// again and again (merged in full each time). Sending generations 0 and 1 in turn makes
+/// every PATCH change all 700 stored values: the most a PATCH can make the writer do.
+fn largest_patch(generation: usize) -> String {
     let attrs = [
         "emails",
         "phoneNumbers",
@@ -172,9 +173,10 @@ fn largest_patch() -> String {
     for k in 0.. {
         let attr = attrs[k % attrs.len()];
         let values: Vec<Value> = (0..100)
-            .map(|i| json!({"value": format!("{attr}-{i}@example.com"), "type": format!("t{i}")}))
+            .map(|i| json!({"value": format!("{attr}-{generation}-{i}@example.com"), "type": format!("t{i}")}))
             .collect();
-        let op = json!({"op": "add", "path": attr, "value": values});
+        let op = if k < attrs.len() { "replace" } else { "add" };
+        let op = json!({"op": op, "path": attr, "value": values});
         let len = op.to_string().len() + 1;
         if size + len > 1_048_576 - 1024 || ops.len() >= 1000 {
             break;
@@ -247,7 +249,7 @@ fn main() {
     }
 
     // 2. Creates while the largest allowed PATCH runs.
-    let patch = largest_patch();
+    let patches = [largest_patch(0), largest_patch(1)];
     let target = rt.block_on(async {
         let r: Value = reqwest::Client::new()
             .post(format!("{url}/scim/v2/Users"))
@@ -278,10 +280,10 @@ fn main() {
     );
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let patcher = {
-        let (url, token, patch, target, stop) = (
+        let (url, token, patches, target, stop) = (
             url.clone(),
             token.clone(),
-            patch.clone(),
+            patches.clone(),
             target.clone(),
             stop.clone(),
         );
@@ -289,13 +291,15 @@ fn main() {
             let client = reqwest::Client::new();
             let mut lat = Vec::new();
             let mut statuses = std::collections::BTreeMap::new();
+            let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
                 let t = Instant::now();
                 let status = client
                     .patch(format!("{url}/scim/v2/Users/{target}"))
                     .bearer_auth(&token)
                     .header("Content-Type", "application/scim+json")
-                    .body(patch.clone())
+                    .body(patches[n % 2].clone())
                     .send()
                     .await
                     .map(|r| r.status().as_u16())
@@ -313,8 +317,8 @@ fn main() {
     lat.sort_by(|a, b| a.total_cmp(b));
     println!(
         "largest PATCH ({} KiB, {} ops): {} sent, statuses {statuses:?}, p50 {:.1} ms, max {:.1} ms",
-        patch.len() / 1024,
-        patch.matches("\"op\"").count(),
+        patches[0].len() / 1024,
+        patches[0].matches("\"op\"").count(),
         lat.len(),
         percentile(&lat, 0.5),
         lat.last().copied().unwrap_or(f64::NAN)

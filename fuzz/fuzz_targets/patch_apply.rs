@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let Ok(ops) = parse_ops(&body, 1000) else {
+    let Ok(ops) = parse_ops(body, 1000) else {
         return;
     };
     let mut doc = normalize_user(&json!({

@@ -216,7 +216,7 @@ pub async fn patch_group(
 ) -> Result<HttpResponse, ScimError> {
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
-    let ops = super::patch::parse_ops(&body, state.settings.max_patch_operations)?;
+    let ops = super::patch::parse_ops(body, state.settings.max_patch_operations)?;
     let row = state
         .directory
         .patch_group(&actor, &id, h::if_match(&req), ops)

@@ -35,12 +35,15 @@ pub struct PatchOp {
     pub value: Option<Value>,
 }
 
-/// Parses a PatchOp request body.
-pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
-    if let Some(schemas) = get_ci(obj, "schemas") {
+/// Parses a PatchOp request body. Takes the body so that the operations' values are moved
+/// out of it, not copied (a body may be a megabyte of values).
+pub fn parse_ops(body: Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError> {
+    let Value::Object(mut obj) = body else {
+        return Err(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ));
+    };
+    if let Some(schemas) = get_ci(&obj, "schemas") {
         let ok = schemas
             .as_array()
             .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(schema::PATCH_SCHEMA)));
@@ -51,9 +54,11 @@ pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError
             )));
         }
     }
-    let ops = get_ci(obj, "Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ScimError::invalid_syntax("Operations must be an array of operations"))?;
+    let Some(Value::Array(ops)) = take_ci(&mut obj, "Operations") else {
+        return Err(ScimError::invalid_syntax(
+            "Operations must be an array of operations",
+        ));
+    };
     if ops.is_empty() {
         return Err(ScimError::invalid_syntax("Operations must not be empty"));
     }
@@ -63,13 +68,15 @@ pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError
             ops.len()
         )));
     }
-    ops.iter()
+    ops.into_iter()
         .enumerate()
         .map(|(i, op)| {
-            let o = op.as_object().ok_or_else(|| {
-                ScimError::invalid_syntax(format!("Operations[{i}] must be an object"))
-            })?;
-            let kind = match get_ci(o, "op")
+            let Value::Object(mut o) = op else {
+                return Err(ScimError::invalid_syntax(format!(
+                    "Operations[{i}] must be an object"
+                )));
+            };
+            let kind = match get_ci(&o, "op")
                 .and_then(Value::as_str)
                 .map(str::to_ascii_lowercase)
             {
@@ -82,7 +89,7 @@ pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError
                     )))
                 }
             };
-            let path = match get_ci(o, "path") {
+            let path = match get_ci(&o, "path") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if s.trim().is_empty() => None,
                 Some(Value::String(s)) => Some(s.trim().to_string()),
@@ -92,7 +99,7 @@ pub fn parse_ops(body: &Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError
                     )))
                 }
             };
-            let value = get_ci(o, "value").cloned();
+            let value = take_ci(&mut o, "value");
             if kind != OpKind::Remove && value.is_none() {
                 return Err(ScimError::invalid_value(format!(
                     "Operations[{i}]: {} needs a value",
@@ -142,6 +149,12 @@ pub fn check_user_value_counts(ops: &[PatchOp], max: usize) -> Result<(), ScimEr
         }
     }
     Ok(())
+}
+
+/// Removes and returns the member named `key` in any case.
+fn take_ci(o: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    let name = o.keys().find(|k| k.eq_ignore_ascii_case(key))?.clone();
+    o.remove(&name)
 }
 
 fn get_ci<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -1113,7 +1126,7 @@ mod tests {
 
     fn ops(v: Value) -> Vec<PatchOp> {
         parse_ops(
-            &json!({"schemas": [schema::PATCH_SCHEMA], "Operations": v}),
+            json!({"schemas": [schema::PATCH_SCHEMA], "Operations": v}),
             100,
         )
         .unwrap()
@@ -1284,7 +1297,7 @@ mod tests {
 
     #[test]
     fn operation_list_is_validated() {
-        let bad = |body: Value| parse_ops(&body, 2).unwrap_err().scim_type;
+        let bad = |body: Value| parse_ops(body, 2).unwrap_err().scim_type;
         assert_eq!(bad(json!({"Operations": []})), Some("invalidSyntax"));
         assert_eq!(
             bad(json!({"Operations": [{"op": "move", "path": "a"}]})),

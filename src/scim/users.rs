@@ -159,7 +159,7 @@ pub async fn patch_user(
 ) -> Result<HttpResponse, ScimError> {
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
-    let ops = super::patch::parse_ops(&body, state.settings.max_patch_operations)?;
+    let ops = super::patch::parse_ops(body, state.settings.max_patch_operations)?;
     super::patch::check_user_value_counts(&ops, state.settings.max_values_per_attribute)?;
     let rec = state
         .directory
