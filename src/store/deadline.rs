@@ -72,6 +72,12 @@ mod tests {
         assert!(expired && rows > 0);
         let (_, expired) = run(Duration::from_secs(60), || (0..1000).all(|_| in_time()));
         assert!(!expired);
+        // The clock is read every 64 rows: a deadline already passed stops the 64th.
+        let (first, expired) = run(Duration::ZERO, || {
+            let first: Vec<bool> = (0..64).map(|_| in_time()).collect();
+            first
+        });
+        assert!(first[..63].iter().all(|ok| *ok) && !first[63] && expired);
         // Outside a run (the writer thread) it never expires.
         assert!((0..1000).all(|_| in_time()));
     }

@@ -653,8 +653,10 @@ mod tests {
     #[test]
     fn shape_admission_caches_repeated_shapes_and_bounds_each_epoch() {
         let shapes = ShapeAdmission::default();
+        assert_eq!(shapes.admitted(), 0);
         let hot = "SELECT hot";
         assert!(!shapes.admit(hot), "seen once: not cached");
+        assert!(!shapes.admit("SELECT other"), "another shape in between");
         assert!(shapes.admit(hot), "seen twice: cached");
         assert!(shapes.admit(hot));
         // One-off shapes are never cached and never admitted.
@@ -671,6 +673,8 @@ mod tests {
             assert!(shapes.admitted() <= ShapeAdmission::MAX_ADMITTED);
         }
         assert!(shapes.epoch() >= 2, "epoch {}", shapes.epoch());
+        // 1 (hot) + 200 admissions in epochs of 64: 201 mod 64 are in the current one.
+        assert_eq!(shapes.admitted(), 201 % ShapeAdmission::MAX_ADMITTED);
         // The hot shape is not locked out: seen twice more, it is cached again.
         shapes.admit(hot);
         assert!(shapes.admit(hot));

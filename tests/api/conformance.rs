@@ -236,6 +236,22 @@ both!(replace_with_empty_clears_value_paths, |app| async move {
     let now: Value = r.json().await.unwrap();
     assert!(now.get("emails").is_none(), "{now}");
     assert_eq!(now["addresses"], json!([{"type": "work"}]));
+    // `[]` and `{}` are no value either: they clear what a value path selects.
+    let r = app
+        .patch(
+            &path,
+            json!([
+                {"op": "add", "path": "emails", "value": [
+                    {"value": "w@example.com", "type": "work"},
+                    {"value": "o@example.com", "type": "other"}]},
+                {"op": "replace", "path": "emails[type eq \"work\"]", "value": {}},
+                {"op": "replace", "path": "emails[type eq \"other\"].value", "value": []},
+            ]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let now: Value = r.json().await.unwrap();
+    assert!(now.get("emails").is_none(), "{now}");
     // Clearing what is not there is no error.
     let r = app
         .patch(
