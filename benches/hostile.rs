@@ -4,6 +4,8 @@
 //! ```sh
 //! cargo bench --bench hostile -- --backend sqlite
 //! cargo bench --bench hostile -- --backend postgres
+//! cargo bench --bench hostile -- --backend postgres --pool 4 \
+//!     --postgres-url 'postgres://postgres@/postgres?host=/var/run/postgresql'
 //! ```
 //!
 //! 1. **Memory after distinct filter shapes.** After a warm-up of 1,000 shapes, sends
@@ -31,6 +33,8 @@ struct Opts {
     shapes: usize,
     seconds: u64,
     pg_url: String,
+    /// `database.max_connections` for the server, when given.
+    pool: Option<String>,
 }
 
 impl Opts {
@@ -41,6 +45,7 @@ impl Opts {
             seconds: 10,
             pg_url: std::env::var("HUBBRIDGE_TEST_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            pool: None,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -51,6 +56,7 @@ impl Opts {
                 "--shapes" => o.shapes = val.parse().expect("--shapes N"),
                 "--seconds" => o.seconds = val.parse().expect("--seconds N"),
                 "--postgres-url" => o.pg_url = val,
+                "--pool" => o.pool = Some(val),
                 _ => {
                     i += 1;
                     continue;
@@ -204,7 +210,13 @@ fn main() {
         db_url.push_str(&format!("&application_name={app_name}"));
     }
     let token = token(&db_url);
-    let server = start_server(&db_url, &[]);
+    let pool_env: Vec<(&str, &str)> = opts
+        .pool
+        .as_deref()
+        .map(|p| ("HUBBRIDGE__DATABASE__MAX_CONNECTIONS", p))
+        .into_iter()
+        .collect();
+    let server = start_server(&db_url, &pool_env);
     let pid = server.child.id();
     // The client (this process, and the threads it starts from now on) on core 0.
     let _ = std::process::Command::new("taskset")
@@ -220,14 +232,35 @@ fn main() {
     let seeded = rt.block_on(create_users(&url, &token, 2000, 16));
     assert_eq!(seeded.errors, 0, "seeding users");
 
-    // 1. Memory after distinct filter shapes.
-    let offset = 1_000;
+    // 1. Memory after distinct filter shapes. The warm-up runs the same workload with as
+    // many other shapes, so that what is bounded by design (each pooled connection's SQLite
+    // page cache, its at most 64 cached statements, the allocator's arenas) has reached its
+    // working size; memory is then read after every quarter of the measured shapes.
+    let offset = opts.shapes;
     let (n, e) = rt.block_on(send_shapes(&url, &token, 0, offset));
     println!("warm-up: {n} filter requests, {e} errors");
     let rss_before = proc_mib(pid, "VmRSS:");
     let pg_before = (opts.backend == "postgres").then(|| backends_mib(&opts.pg_url, &app_name));
     let started = Instant::now();
-    let (n, e) = rt.block_on(send_shapes(&url, &token, offset, offset + opts.shapes));
+    let (mut n, mut e) = (0, 0);
+    let quarter = opts.shapes / 4;
+    for q in 0..4 {
+        let from = offset + q * quarter;
+        let (dn, de) = rt.block_on(send_shapes(&url, &token, from, from + quarter));
+        n += dn;
+        e += de;
+        let pg = if opts.backend == "postgres" {
+            let mib = backends_mib(&opts.pg_url, &app_name).1;
+            format!(", PostgreSQL backends {mib:.1} MiB")
+        } else {
+            String::new()
+        };
+        println!(
+            "  after {:>6} shapes: server RSS {:.1} MiB{pg}",
+            (q + 1) * quarter,
+            proc_mib(pid, "VmRSS:")
+        );
+    }
     let secs = started.elapsed().as_secs_f64();
     let rss_after = proc_mib(pid, "VmRSS:");
     println!(
@@ -264,16 +297,15 @@ fn main() {
             .expect("json");
         r["id"].as_str().expect("id").to_string()
     });
-    let creates_for = |seconds: u64, first: usize| {
-        // As many creates as fit in `seconds` at the measured rate, from 64 tasks.
+    let creates_for = |seconds: u64, prefix: &str| {
         rt.block_on(create_users_for(
             &url,
             &token,
-            first,
+            prefix,
             Duration::from_secs(seconds),
         ))
     };
-    let alone = creates_for(opts.seconds, 100_000);
+    let alone = creates_for(opts.seconds, "alone");
     println!(
         "creates alone:               {:>7.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors)",
         alone.rps, alone.p50_ms, alone.p99_ms, alone.requests, alone.errors
@@ -311,7 +343,7 @@ fn main() {
         })
     };
     std::thread::sleep(Duration::from_millis(200));
-    let during = creates_for(opts.seconds, 200_000);
+    let during = creates_for(opts.seconds, "during");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut lat, statuses) = rt.block_on(patcher).expect("patcher");
     lat.sort_by(|a, b| a.total_cmp(b));
@@ -337,23 +369,23 @@ fn main() {
     println!("all targets met");
 }
 
-/// Creates users from 64 tasks for `time`; names start at `first`.
-async fn create_users_for(url: &str, token: &str, first: usize, time: Duration) -> WrkResult {
+/// Creates users `{prefix}{n}@example.com` from 64 tasks for `time`.
+async fn create_users_for(url: &str, token: &str, prefix: &str, time: Duration) -> WrkResult {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let client = reqwest::Client::new();
-    let next = Arc::new(AtomicUsize::new(first));
+    let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + time;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let (client, next) = (client.clone(), next.clone());
-        let (url, token) = (url.to_string(), token.to_string());
+        let (url, token, prefix) = (url.to_string(), token.to_string(), prefix.to_string());
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors) = (Vec::new(), 0u64);
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let name = format!("hostile{i}@example.com");
+                let name = format!("{prefix}{i}@example.com");
                 let body = json!({"userName": name, "name": {"givenName": "H", "familyName": "U"},
                     "emails": [{"value": name, "type": "work", "primary": true}], "active": true});
                 let t = Instant::now();
