@@ -441,9 +441,9 @@ async fn slow_queries_stop_at_the_statement_time_limit_postgres() {
     );
 }
 
-// A user PATCH is computed outside the write and stored only if the row did not change
-// meanwhile; otherwise it is applied again to the new version. 24 concurrent PATCHes each
-// adding one email: all succeed and no addition is lost.
+// A heavy user PATCH is computed outside the write and stored only if the row did not
+// change meanwhile; otherwise it is applied again to the new version. 24 concurrent
+// PATCHes each adding one email, half of them heavy: all succeed, no addition is lost.
 both!(
     concurrent_patches_of_one_user_lose_nothing,
     |app| async move {
@@ -455,12 +455,14 @@ both!(
                 async move {
                     let value =
                         json!([{"value": format!("e{i}@example.com"), "type": format!("t{i}")}]);
-                    app.patch(
-                        &path,
-                        json!([{"op": "add", "path": "emails", "value": value}]),
-                    )
-                    .await
-                    .status()
+                    let mut ops = vec![json!({"op": "add", "path": "emails", "value": value})];
+                    if i % 2 == 1 {
+                        // More than 16 operations: computed outside the write transaction.
+                        ops.extend((0..16).map(|k| {
+                            json!({"op": "replace", "path": "nickName", "value": format!("n{i}-{k}")})
+                        }));
+                    }
+                    app.patch(&path, Value::Array(ops)).await.status()
                 }
             })
             .collect();
