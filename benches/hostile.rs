@@ -298,12 +298,8 @@ fn main() {
         r["id"].as_str().expect("id").to_string()
     });
     let creates_for = |seconds: u64, prefix: &str| {
-        rt.block_on(create_users_for(
-            &url,
-            &token,
-            prefix,
-            Duration::from_secs(seconds),
-        ))
+        let until = Until::Deadline(Instant::now() + Duration::from_secs(seconds));
+        rt.block_on(create_users_named(&url, &token, prefix, until, 64))
     };
     let alone = creates_for(opts.seconds, "alone");
     println!(
@@ -367,56 +363,4 @@ fn main() {
         std::process::exit(1);
     }
     println!("all targets met");
-}
-
-/// Creates users `{prefix}{n}@example.com` from 64 tasks for `time`.
-async fn create_users_for(url: &str, token: &str, prefix: &str, time: Duration) -> WrkResult {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    let client = reqwest::Client::new();
-    let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + time;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
-        let (client, next) = (client.clone(), next.clone());
-        let (url, token, prefix) = (url.to_string(), token.to_string(), prefix.to_string());
-        tasks.push(tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0u64);
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let name = format!("{prefix}{i}@example.com");
-                let body = json!({"userName": name, "name": {"givenName": "H", "familyName": "U"},
-                    "emails": [{"value": name, "type": "work", "primary": true}], "active": true});
-                let t = Instant::now();
-                let ok = client
-                    .post(format!("{url}/scim/v2/Users"))
-                    .bearer_auth(&token)
-                    .header("Content-Type", "application/scim+json")
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16() == 201)
-                    .unwrap_or(false);
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                errors += u64::from(!ok);
-            }
-            (lat, errors)
-        }));
-    }
-    let (mut lat, mut errors) = (Vec::new(), 0);
-    for t in tasks {
-        let (l, e) = t.await.expect("create task");
-        lat.extend(l);
-        errors += e;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    WrkResult {
-        rps: lat.len() as f64 / secs,
-        p50_ms: percentile(&lat, 0.5),
-        p99_ms: percentile(&lat, 0.99),
-        requests: lat.len() as u64,
-        errors,
-    }
 }

@@ -251,11 +251,7 @@ impl Directory {
             let stored = self
                 .store
                 .write(move |c| -> Result<UserRow, TxError> {
-                    let change = users::Change {
-                        before: (&before.0, &before.1),
-                        after: (&after.0, &after.1),
-                    };
-                    Ok(users::update(c, &current, change, &attrs, now_micros())?)
+                    Ok(store_patch(c, &current, &before, &after, &attrs)?)
                 })
                 .await;
             match stored {
@@ -284,11 +280,7 @@ impl Directory {
                 let row = if attrs == current.attrs {
                     current
                 } else {
-                    let change = users::Change {
-                        before: (&before.0, &before.1),
-                        after: (&after.0, &after.1),
-                    };
-                    users::update(c, &current, change, &attrs, now_micros())?
+                    store_patch(c, &current, &before, &after, &attrs)?
                 };
                 Ok((row, doc, groups))
             })
@@ -612,8 +604,8 @@ fn is_heavy(ops: &[PatchOp]) -> bool {
 struct Patched {
     doc: Map<String, Value>,
     attrs: String,
-    before: (UserColumns, Vec<ValueRow>),
-    after: (UserColumns, Vec<ValueRow>),
+    before: Copies,
+    after: Copies,
 }
 
 fn patched(current: &UserRow, ops: &[PatchOp], max_values: usize) -> Result<Patched, ScimError> {
@@ -630,6 +622,23 @@ fn patched(current: &UserRow, ops: &[PatchOp], max_values: usize) -> Result<Patc
         before,
         after,
     })
+}
+
+type Copies = (UserColumns, Vec<ValueRow>);
+
+/// Stores a patched user over `current` (only if it is still that version).
+fn store_patch(
+    c: &mut AnyConnection,
+    current: &UserRow,
+    before: &Copies,
+    after: &Copies,
+    attrs: &str,
+) -> Result<UserRow, StoreError> {
+    let change = users::Change {
+        before: (&before.0, &before.1),
+        after: (&after.0, &after.1),
+    };
+    users::update(c, current, change, attrs, now_micros())
 }
 
 fn parse_doc(row: &UserRow) -> Result<Map<String, Value>, ScimError> {

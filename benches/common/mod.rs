@@ -133,8 +133,28 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx]
 }
 
+/// How long a create workload runs.
+#[derive(Clone, Copy)]
+pub enum Until {
+    /// This many users in all.
+    Count(usize),
+    /// Until this instant.
+    Deadline(Instant),
+}
+
 /// POSTs `count` users from `concurrency` tasks; latency per request.
 pub async fn create_users(url: &str, token: &str, count: usize, concurrency: usize) -> WrkResult {
+    create_users_named(url, token, "bench", Until::Count(count), concurrency).await
+}
+
+/// POSTs users `{prefix}{n}@example.com` from `concurrency` tasks until `until`.
+pub async fn create_users_named(
+    url: &str,
+    token: &str,
+    prefix: &str,
+    until: Until,
+    concurrency: usize,
+) -> WrkResult {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let client = reqwest::Client::new();
@@ -143,15 +163,19 @@ pub async fn create_users(url: &str, token: &str, count: usize, concurrency: usi
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (client, next) = (client.clone(), next.clone());
-        let (url, token) = (url.to_string(), token.to_string());
+        let (url, token, prefix) = (url.to_string(), token.to_string(), prefix.to_string());
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors) = (Vec::new(), 0u64);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
+                let done = match until {
+                    Until::Count(count) => i >= count,
+                    Until::Deadline(at) => Instant::now() >= at,
+                };
+                if done {
                     break;
                 }
-                let name = format!("bench{i}@example.com");
+                let name = format!("{prefix}{i}@example.com");
                 let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                     "userName": name, "name": {"givenName": "Bench", "familyName": format!("User{i}")},
                     "emails": [{"value": name, "type": "work", "primary": true}], "active": true});
