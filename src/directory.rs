@@ -716,3 +716,39 @@ pub fn user_columns(doc: &Map<String, Value>) -> (UserColumns, Vec<ValueRow>) {
     }
     (cols, values)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::patch::OpKind;
+
+    fn op(value: Value) -> PatchOp {
+        PatchOp {
+            op: OpKind::Add,
+            path: Some("emails".into()),
+            value: Some(value),
+        }
+    }
+
+    fn values(n: usize) -> Value {
+        Value::Array((0..n).map(|i| json!({"value": format!("{i}@x")})).collect())
+    }
+
+    #[test]
+    fn heavy_patches_are_those_over_16_operations_or_64_values() {
+        let light: Vec<PatchOp> = (0..16).map(|_| op(json!("x"))).collect();
+        assert!(!is_heavy(&light));
+        let many: Vec<PatchOp> = (0..17).map(|_| op(json!("x"))).collect();
+        assert!(is_heavy(&many));
+        assert!(!is_heavy(&[op(values(64))]));
+        assert!(is_heavy(&[op(values(65))]));
+        assert!(is_heavy(&[op(values(40)), op(values(25))]));
+        // Values inside a path-less map count too.
+        let map = json!({"emails": values(40), "phoneNumbers": values(25)});
+        assert!(is_heavy(&[op(map)]));
+        let small_map = json!({"emails": values(2), "name": {"givenName": "A"}});
+        assert!(!is_heavy(&[op(small_map)]));
+    }
+}
