@@ -336,7 +336,9 @@ impl Store {
                     (result, false) => result,
                 }
             }
-            Backend::Postgres => f(&mut pooled.conn).map_err(timeout_as_such),
+            // PostgreSQL's statement timeout is an error like others here; `scim::error`
+            // answers it 503 (reads and writes alike).
+            Backend::Postgres => f(&mut pooled.conn),
         };
         // "Not found" and the like are answers, not failures of the connection.
         let failed = matches!(
@@ -400,18 +402,18 @@ impl Store {
         use diesel::connection::TransactionManager;
         type Tm = <AnyConnection as Connection>::TransactionManager;
         let mut pooled = self.conn()?;
-        if let Err(e) = Tm::begin_transaction(&mut pooled.conn) {
+        let mut lost_connections = 0;
+        while let Err(e) = Tm::begin_transaction(&mut pooled.conn) {
             if pooled.used(false) {
+                // The connection is fine: the error is the database's answer.
                 return Err(StoreError::from(e).into());
+            }
+            lost_connections += 1;
+            if lost_connections == 2 {
+                return Err(lost().into());
             }
             drop(pooled);
             pooled = self.conn()?;
-            if let Err(e) = Tm::begin_transaction(&mut pooled.conn) {
-                if !pooled.used(false) {
-                    return Err(lost().into());
-                }
-                return Err(StoreError::from(e).into());
-            }
         }
         let result = match f(&mut pooled.conn) {
             Ok(value) => Tm::commit_transaction(&mut pooled.conn)
@@ -446,18 +448,6 @@ impl Store {
                 .map_err(StoreError::from)
         })
         .await
-    }
-}
-
-/// PostgreSQL's "canceling statement due to statement timeout" as [`StoreError::Timeout`].
-fn timeout_as_such(e: StoreError) -> StoreError {
-    match &e {
-        StoreError::Database(diesel::result::Error::DatabaseError(_, info))
-            if info.message().contains("statement timeout") =>
-        {
-            StoreError::Timeout
-        }
-        _ => e,
     }
 }
 
