@@ -153,8 +153,7 @@ pub async fn search_groups(
     payload: web::Payload,
     state: web::Data<ScimState>,
 ) -> Result<HttpResponse, ScimError> {
-    let body = h::json_body(&req, payload, state.max_body_bytes).await?;
-    let raw = h::RawListParams::from_search(&body)?;
+    let raw = h::search_request(&req, payload, state.max_body_bytes).await?;
     respond_list(&req, &state, h::list_params(raw, &state, Resource::Group)?).await
 }
 

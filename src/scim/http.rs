@@ -281,6 +281,15 @@ impl RawListParams {
     }
 }
 
+/// The list parameters of a `POST .../.search` request.
+pub async fn search_request(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<RawListParams, ScimError> {
+    RawListParams::from_search(&json_body(req, payload, limit).await?)
+}
+
 /// Validates list parameters for `resource`.
 pub fn list_params(
     raw: RawListParams,

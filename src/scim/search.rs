@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ScimError;
 use super::filter::Resource;
-use super::http::{self as h, ListParams, RawListParams};
+use super::http::{self as h, ListParams};
 use super::ScimState;
 use super::{groups, users};
 use crate::directory::ListSpec;
@@ -17,8 +17,7 @@ pub async fn search_all(
     payload: web::Payload,
     state: web::Data<ScimState>,
 ) -> Result<HttpResponse, ScimError> {
-    let body = h::json_body(&req, payload, state.max_body_bytes).await?;
-    let raw = RawListParams::from_search(&body)?;
+    let raw = h::search_request(&req, payload, state.max_body_bytes).await?;
     let user_params = h::list_params(raw.clone(), &state, Resource::User);
     let group_params = h::list_params(raw, &state, Resource::Group);
     let (user_params, group_params) = match (user_params, group_params) {

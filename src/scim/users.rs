@@ -107,8 +107,7 @@ pub async fn search_users(
     payload: web::Payload,
     state: web::Data<ScimState>,
 ) -> Result<HttpResponse, ScimError> {
-    let body = h::json_body(&req, payload, state.max_body_bytes).await?;
-    let raw = h::RawListParams::from_search(&body)?;
+    let raw = h::search_request(&req, payload, state.max_body_bytes).await?;
     respond_list(&req, &state, h::list_params(raw, &state, Resource::User)?).await
 }
 
