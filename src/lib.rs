@@ -4,10 +4,10 @@
 pub mod cli;
 pub mod config;
 pub mod crypto;
-pub mod directory;
 pub mod meta;
 pub mod sandbox;
 pub mod scim;
+pub mod service;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

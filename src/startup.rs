@@ -9,8 +9,8 @@ use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::directory::Directory;
 use crate::scim::{self, auth::TokenCache, ScimState};
+use crate::service::directory::Directory;
 use crate::store::Store;
 
 pub struct Application {
@@ -79,7 +79,7 @@ async fn not_found() -> HttpResponse {
 fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Result<Server> {
     let public_url = Some(settings.server.public_url.clone()).filter(|u| !u.is_empty());
     let scim_state = web::Data::new(ScimState {
-        directory: Directory::new(store.clone(), settings.scim.max_values_per_attribute),
+        directory: Directory::new(store.clone()),
         settings: settings.scim.clone(),
         public_url,
         trust_forwarded_headers: settings.server.trust_forwarded_headers,

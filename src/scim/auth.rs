@@ -18,7 +18,7 @@ use actix_web::{web, HttpMessage, ResponseError};
 
 use super::error::ScimError;
 use crate::crypto;
-use crate::directory::Actor;
+use crate::service::Actor;
 use crate::store::{now_micros, tokens, Store, StoreError};
 
 /// Verified token hashes, with the actor and when each was verified.
@@ -62,9 +62,9 @@ impl TokenCache {
                 "the bearer token is unknown or revoked",
             ));
         };
-        let actor = Actor {
-            token_id: row.id.clone(),
-            token_name: row.name.clone(),
+        let actor = Actor::ScimToken {
+            id: row.id.clone(),
+            name: row.name.clone(),
         };
         {
             let mut map = self.inner.write().unwrap_or_else(|p| p.into_inner());

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use super::schema::ERROR_SCHEMA;
+use crate::service::{Invalid, ServiceError};
 use crate::store::StoreError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
@@ -147,33 +148,110 @@ impl ResponseError for ScimError {
 
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<ServiceError> for ScimError {
+    fn from(e: ServiceError) -> Self {
         match e {
-            StoreError::NotFound | StoreError::Database(diesel::result::Error::NotFound) => {
-                ScimError::not_found("resource not found")
-            }
-            StoreError::Conflict(what) => {
-                ScimError::uniqueness(format!("{what} is already in use by another resource"))
-            }
-            StoreError::VersionMismatch => ScimError::precondition_failed(
-                "the resource changed since the version given in If-Match",
+            ServiceError::Invalid { kind, detail } => ScimError::bad(
+                match kind {
+                    Invalid::Value => "invalidValue",
+                    Invalid::Syntax => "invalidSyntax",
+                    Invalid::Path => "invalidPath",
+                    Invalid::NoTarget => "noTarget",
+                    Invalid::Mutability => "mutability",
+                    Invalid::Filter => "invalidFilter",
+                    Invalid::TooMany => "tooMany",
+                },
+                detail,
             ),
-            StoreError::Unavailable(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ScimError::unavailable("the database is unavailable; retry later")
-            }
-            StoreError::Database(diesel::result::Error::DatabaseError(_, ref info))
-                if info.message().contains("statement timeout") =>
-            {
-                tracing::warn!(error = %e, "statement stopped at its time limit");
-                ScimError::unavailable("the database took too long; retry later")
-            }
-            StoreError::Timeout => {
-                tracing::warn!(error = %e, "statement stopped at its time limit");
-                ScimError::unavailable(
-                    "the query took too long and was stopped; retry later or narrow the filter",
-                )
-            }
-            other => ScimError::internal(&other),
+            ServiceError::NotFound(detail) => ScimError::not_found(detail),
+            ServiceError::Conflict(detail) => ScimError::uniqueness(detail),
+            ServiceError::PreconditionFailed(detail) => ScimError::precondition_failed(detail),
+            ServiceError::Unavailable(detail) => ScimError::unavailable(detail),
+            ServiceError::Internal => ScimError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "internal server error; see the server log",
+            ),
+        }
+    }
+}
+
+/// For code of the SCIM edge that runs inside a service call (a PATCH applied by the
+/// directory): its 400s keep their `scimType` through the round trip.
+impl From<ScimError> for ServiceError {
+    fn from(e: ScimError) -> Self {
+        let kind = match e.scim_type {
+            Some("invalidValue") => Invalid::Value,
+            Some("invalidSyntax") => Invalid::Syntax,
+            Some("invalidPath") => Invalid::Path,
+            Some("noTarget") => Invalid::NoTarget,
+            Some("mutability") => Invalid::Mutability,
+            Some("invalidFilter") => Invalid::Filter,
+            Some("tooMany") => Invalid::TooMany,
+            Some("uniqueness") => return ServiceError::Conflict(e.detail),
+            _ => match e.status {
+                StatusCode::NOT_FOUND => return ServiceError::NotFound(e.detail),
+                StatusCode::PRECONDITION_FAILED => {
+                    return ServiceError::PreconditionFailed(e.detail)
+                }
+                StatusCode::SERVICE_UNAVAILABLE => return ServiceError::Unavailable(e.detail),
+                StatusCode::BAD_REQUEST => Invalid::Value,
+                _ => return ServiceError::Internal,
+            },
+        };
+        ServiceError::invalid(kind, e.detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_keep_their_scim_type_through_the_service_layer() {
+        let errors = [
+            ScimError::invalid_value("v"),
+            ScimError::invalid_syntax("s"),
+            ScimError::invalid_path("p"),
+            ScimError::no_target("t"),
+            ScimError::mutability("m"),
+            ScimError::invalid_filter("f"),
+            ScimError::too_many("n"),
+            ScimError::uniqueness("u"),
+            ScimError::not_found("nf"),
+            ScimError::precondition_failed("pf"),
+            ScimError::unavailable("un"),
+        ];
+        for e in errors {
+            assert_eq!(ScimError::from(ServiceError::from(e.clone())), e);
+        }
+    }
+
+    #[test]
+    fn a_store_error_becomes_the_scim_answer_operators_expect() {
+        let cases = [
+            (StoreError::NotFound, 404, None),
+            (
+                StoreError::Conflict("userName"),
+                409,
+                Some("uniqueness"),
+            ),
+            (StoreError::VersionMismatch, 412, None),
+            (
+                StoreError::MissingReference("User", "x".into()),
+                400,
+                Some("invalidValue"),
+            ),
+            (StoreError::Unavailable("down".into()), 503, None),
+            (StoreError::Timeout, 503, None),
+        ];
+        for (store, status, scim_type) in cases {
+            let e = ScimError::from(store);
+            assert_eq!((e.status.as_u16(), e.scim_type), (status, scim_type));
         }
     }
 }

@@ -11,7 +11,7 @@ use super::patch::member_ids;
 use super::resource::{check_schemas, check_text};
 use super::schema::GROUP_SCHEMA;
 use super::ScimState;
-use crate::directory::GroupRecord;
+use crate::service::directory::GroupRecord;
 
 pub fn render(rec: &GroupRecord, base: &str) -> Value {
     let mut out = Map::new();
@@ -216,9 +216,10 @@ pub async fn patch_group(
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     let ops = super::patch::parse_ops(body, state.settings.max_patch_operations)?;
+    let change = super::patch::apply_group(&ops)?;
     let row = state
         .directory
-        .patch_group(&actor, &id, h::if_match(&req), ops)
+        .patch_group(&actor, &id, h::if_match(&req), change)
         .await?;
     Ok(HttpResponse::NoContent()
         .insert_header((actix_web::http::header::ETAG, h::etag(row.version)))

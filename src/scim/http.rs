@@ -11,7 +11,8 @@ use super::filter::{self, Resource};
 use super::resource::Projection;
 use super::schema::{LIST_SCHEMA, SEARCH_SCHEMA};
 use super::ScimState;
-use crate::directory::{Actor, IfMatch, ListSpec};
+use crate::service::directory::{IfMatch, ListSpec};
+use crate::service::Actor;
 use crate::store::sql::Cond;
 
 /// The acting token, put in the request by the auth middleware.

@@ -1,6 +1,6 @@
 //! The SCIM 2.0 service provider (RFC 7643 / 7644) mounted at `/scim/v2`.
 //!
-//! Handlers parse and authorise, call [`crate::directory::Directory`], and render; every
+//! Handlers parse and authorise, call [`crate::service::directory::Directory`], and render; every
 //! error is a [`error::ScimError`] rendered as an RFC 7644 §3.12 body.
 
 pub mod auth;
@@ -18,7 +18,7 @@ pub mod users;
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
 
 use crate::config::ScimSettings;
-use crate::directory::Directory;
+use crate::service::directory::Directory;
 use error::ScimError;
 
 /// What the SCIM handlers share.

@@ -1,7 +1,7 @@
 //! PATCH (RFC 7644 §3.5.2): parsing operations and applying them.
 //!
 //! Users are patched in memory on their stored document, then re-validated as a whole.
-//! Groups are patched into a [`GroupPatch`]: new attribute values plus an ordered list of
+//! Groups are patched into a [`GroupChange`]: new attribute values plus an ordered list of
 //! membership changes that `store` applies row by row, so a member add or remove never
 //! loads or rewrites the member list.
 //!
@@ -16,10 +16,12 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::filter;
-use super::resource::{self, check_text, normalize_attr, plausible_id, user_attr, Scope};
+use super::resource::{self, check_text, normalize_attr, user_attr, Scope};
 use super::schema::{
     self, AttrDef, AttrType, Mutability, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
 };
+use crate::service::directory::{plausible_id, GroupChange, MemberChange, UserPatch};
+use crate::service::ServiceError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -122,6 +124,45 @@ pub fn parse_ops(body: Value, max_ops: usize) -> Result<Vec<PatchOp>, ScimError>
             })
         })
         .collect()
+}
+
+/// A user PATCH request, handed to the directory to apply to the stored document:
+/// its operations, then validation of the whole result and the values cap.
+pub struct UserPatchOps {
+    pub ops: Vec<PatchOp>,
+    /// `scim.max_values_per_attribute`.
+    pub max_values: usize,
+}
+
+impl UserPatch for UserPatchOps {
+    /// More than 16 operations, or more than 64 values in all. Measured: computing every
+    /// PATCH outside the write cut `PATCH active` on SQLite from about 29k to 12k
+    /// requests/s (a read more, and smaller group commits), while a 1 MiB PATCH computed
+    /// inside held the writer for 50–90 ms.
+    fn is_heavy(&self) -> bool {
+        fn values(v: &Value) -> usize {
+            match v {
+                Value::Array(a) => a.len(),
+                Value::Object(o) => o.values().map(values).sum::<usize>().max(1),
+                _ => 1,
+            }
+        }
+        self.ops.len() > 16
+            || self
+                .ops
+                .iter()
+                .filter_map(|o| o.value.as_ref())
+                .map(values)
+                .sum::<usize>()
+                > 64
+    }
+
+    fn apply(&self, mut doc: Map<String, Value>) -> Result<Map<String, Value>, ServiceError> {
+        apply_user(&mut doc, &self.ops)?;
+        let doc = resource::validate_user_doc(doc)?;
+        resource::check_value_counts(&doc, self.max_values)?;
+        Ok(doc)
+    }
 }
 
 /// Refuses, before any work, a user PATCH whose values list more than `max` values for
@@ -830,24 +871,9 @@ fn clear_primary(items: &mut [Value]) {
 // Groups
 // ---------------------------------------------------------------------------------------
 
-/// One membership change, applied in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberChange {
-    Add(Vec<String>),
-    Remove(Vec<String>),
-    RemoveAll,
-}
-
-/// The outcome of a group PATCH: attribute changes (`Some(None)` = remove) and member changes.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct GroupPatch {
-    pub display_name: Option<String>,
-    pub external_id: Option<Option<String>>,
-    pub members: Vec<MemberChange>,
-}
-
-pub fn apply_group(ops: &[PatchOp]) -> Result<GroupPatch, ScimError> {
-    let mut out = GroupPatch::default();
+/// A group PATCH as the directory applies it: attribute changes and member changes.
+pub fn apply_group(ops: &[PatchOp]) -> Result<GroupChange, ScimError> {
+    let mut out = GroupChange::default();
     for op in ops {
         match &op.path {
             None => {
@@ -875,7 +901,7 @@ pub fn apply_group(ops: &[PatchOp]) -> Result<GroupPatch, ScimError> {
 }
 
 fn group_path(
-    out: &mut GroupPatch,
+    out: &mut GroupChange,
     op: OpKind,
     path: &str,
     value: Option<&Value>,
@@ -1042,6 +1068,34 @@ mod tests {
     use super::*;
     use crate::scim::resource::validate_user_doc;
     use serde_json::json;
+
+    #[test]
+    fn heavy_patches_are_those_over_16_operations_or_64_values() {
+        let op = |value: Value| PatchOp {
+            op: OpKind::Add,
+            path: Some("emails".into()),
+            value: Some(value),
+        };
+        let values =
+            |n: usize| Value::Array((0..n).map(|i| json!({"value": format!("{i}@x")})).collect());
+        let heavy = |ops: Vec<PatchOp>| {
+            UserPatchOps {
+                ops,
+                max_values: 100,
+            }
+            .is_heavy()
+        };
+        assert!(!heavy((0..16).map(|_| op(json!("x"))).collect()));
+        assert!(heavy((0..17).map(|_| op(json!("x"))).collect()));
+        assert!(!heavy(vec![op(values(64))]));
+        assert!(heavy(vec![op(values(65))]));
+        assert!(heavy(vec![op(values(40)), op(values(25))]));
+        // Values inside a path-less map count too.
+        let map = json!({"emails": values(40), "phoneNumbers": values(25)});
+        assert!(heavy(vec![op(map)]));
+        let small_map = json!({"emails": values(2), "name": {"givenName": "A"}});
+        assert!(!heavy(vec![op(small_map)]));
+    }
 
     /// Random values from a small alphabet, so that values and types collide often.
     fn random_values(rng: &mut impl rand::Rng, n: usize) -> Vec<Value> {

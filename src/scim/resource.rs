@@ -49,12 +49,6 @@ pub fn check_text(path: &str, s: &str, identifier: bool) -> Result<(), ScimError
     Ok(())
 }
 
-/// Is `id` something that could be one of our ids? Anything else (too long, control
-/// characters) names no resource, and is answered 404 without asking the database.
-pub fn plausible_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
-}
-
 /// Refuses a user with more than `max` values in one multi-valued attribute
 /// (`scim.max_values_per_attribute`): every value is a row to write and to index.
 pub fn check_value_counts(doc: &Map<String, Value>, max: usize) -> Result<(), ScimError> {

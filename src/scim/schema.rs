@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub use crate::service::directory::ENTERPRISE_SCHEMA;
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -465,5 +465,16 @@ mod tests {
             .unwrap();
         assert_eq!(pw["returned"], "never");
         assert_eq!(pw["mutability"], "writeOnly");
+    }
+
+    #[test]
+    fn the_directory_copies_the_values_of_every_multi_valued_attribute_that_has_values() {
+        // `groups` is derived from memberships; `addresses` has no `value` sub-attribute.
+        let schema: Vec<&str> = USER_ATTRS
+            .iter()
+            .filter(|d| d.multi && d.sub_attr("value").is_some() && d.name != "groups")
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(schema, crate::service::directory::VALUE_ATTRS);
     }
 }

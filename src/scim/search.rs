@@ -10,7 +10,7 @@ use super::filter::Resource;
 use super::http::{self as h, ListParams};
 use super::ScimState;
 use super::{groups, users};
-use crate::directory::ListSpec;
+use crate::service::directory::ListSpec;
 
 pub async fn search_all(
     req: HttpRequest,

@@ -10,7 +10,7 @@ use super::http::{self as h, timestamp};
 use super::resource::{check_value_counts, normalize_user};
 use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::ScimState;
-use crate::directory::UserRecord;
+use crate::service::directory::UserRecord;
 
 /// The SCIM representation of a stored user.
 pub fn render(rec: &UserRecord, base: &str) -> Value {
@@ -159,10 +159,12 @@ pub async fn patch_user(
     let actor = h::actor(&req)?;
     let body = h::json_body(&req, payload, state.max_body_bytes).await?;
     let ops = super::patch::parse_ops(body, state.settings.max_patch_operations)?;
-    super::patch::check_user_value_counts(&ops, state.settings.max_values_per_attribute)?;
+    let max_values = state.settings.max_values_per_attribute;
+    super::patch::check_user_value_counts(&ops, max_values)?;
+    let patch = super::patch::UserPatchOps { ops, max_values };
     let rec = state
         .directory
-        .patch_user(&actor, &id, h::if_match(&req), ops)
+        .patch_user(&actor, &id, h::if_match(&req), patch)
         .await?;
     respond(&req, &state, &rec, StatusCode::OK)
 }

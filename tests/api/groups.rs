@@ -621,7 +621,7 @@ async fn bulk_users(app: &TestApp, n: usize, prefix: &str) -> Vec<String> {
                     let id = hubbridge::crypto::new_id();
                     let doc = json!({"userName": format!("{prefix}{i}@example.com")});
                     let doc = doc.as_object().unwrap().clone();
-                    let (cols, values) = hubbridge::directory::user_columns(&doc);
+                    let (cols, values) = hubbridge::service::directory::user_columns(&doc);
                     hubbridge::store::users::insert(
                         c,
                         &id,

@@ -1,25 +1,15 @@
 //! The directory service: every change to directory users and groups goes through one
-//! function here, which owns the database transaction. The SCIM handlers parse and
-//! authorise, then call these; the reconcile engine will enqueue its tasks inside the same
-//! transactions, and the audit trail will record the acting token passed in as [`Actor`].
+//! function here, which owns the database transaction. The SCIM handlers parse, validate
+//! and authorise, then call these; the reconcile engine will enqueue its tasks inside the
+//! same transactions, and the audit trail will record the [`Actor`] passed in.
 
 use serde_json::{Map, Value};
 
-use crate::scim::error::ScimError;
-use crate::scim::patch::{self, MemberChange, PatchOp};
-use crate::scim::resource::{self, doc_str};
-use crate::scim::schema::{ENTERPRISE_SCHEMA, USER_ATTRS};
+use super::{Actor, ServiceError};
 use crate::store::groups::{self, GroupRow, MemberRow};
 use crate::store::sql::{fold, Col, Cond};
 use crate::store::users::{self, UserColumns, UserRow, ValueRow};
 use crate::store::{now_micros, AnyConnection, Store, StoreError};
-
-/// Who is making a change: the SCIM token that authenticated the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub token_id: String,
-    pub token_name: String,
-}
 
 /// A precondition from `If-Match`: `*`, or the versions any of which may match (a tag
 /// that is not one of ours contributes none, so it never matches).
@@ -64,23 +54,70 @@ pub struct ListSpec {
 #[derive(Clone)]
 pub struct Directory {
     store: Store,
-    /// `scim.max_values_per_attribute`, checked on a user's document after a PATCH.
-    max_values: usize,
 }
 
-fn check_version(if_match: &Option<IfMatch>, version: i64) -> Result<(), ScimError> {
+/// A change to a user's document that the caller knows how to make: the SCIM edge hands in
+/// a PATCH request's operations. The directory decides where it is computed and stores it.
+pub trait UserPatch: Send + Sync + 'static {
+    /// Is it worth computing outside the write transaction? (Computing every PATCH outside
+    /// costs an extra read; a large one computed inside holds SQLite's one writer.)
+    fn is_heavy(&self) -> bool;
+    /// The document after the change, validated.
+    fn apply(&self, doc: Map<String, Value>) -> Result<Map<String, Value>, ServiceError>;
+}
+
+/// One membership change, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    RemoveAll,
+}
+
+/// A change to a group: attributes (`Some(None)` = remove) and members.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GroupChange {
+    pub display_name: Option<String>,
+    pub external_id: Option<Option<String>>,
+    pub members: Vec<MemberChange>,
+}
+
+/// The enterprise extension's schema URN, under which a user document keeps its
+/// enterprise attributes.
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// The multi-valued attributes of a user whose values are copied into value rows (for
+/// filters such as `emails[type eq "work"].value eq "..."`). `groups` is derived and
+/// `addresses` has no `value`; a test checks this list against the SCIM schema.
+pub const VALUE_ATTRS: [&str; 7] = [
+    "emails",
+    "phoneNumbers",
+    "ims",
+    "photos",
+    "entitlements",
+    "roles",
+    "x509Certificates",
+];
+
+/// Could this be the id of a resource? Anything else is answered "not found" without a
+/// query (and never reaches a database that would refuse its bytes).
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
+}
+
+fn check_version(if_match: &Option<IfMatch>, version: i64) -> Result<(), ServiceError> {
     match if_match {
         None | Some(IfMatch::Any) => Ok(()),
         Some(IfMatch::Versions(v)) if v.contains(&version) => Ok(()),
-        Some(_) => Err(ScimError::precondition_failed(format!(
+        Some(_) => Err(ServiceError::PreconditionFailed(format!(
             "If-Match does not match the current version W/\"{version}\""
         ))),
     }
 }
 
-/// A transaction's result: a SCIM error decided inside it (rolls it back) or a store error.
+/// A transaction's result: an error decided inside it (rolls it back) or a store error.
 enum TxError {
-    Scim(ScimError),
+    Service(ServiceError),
     Store(StoreError),
 }
 
@@ -89,9 +126,9 @@ impl From<StoreError> for TxError {
         TxError::Store(e)
     }
 }
-impl From<ScimError> for TxError {
-    fn from(e: ScimError) -> Self {
-        TxError::Scim(e)
+impl From<ServiceError> for TxError {
+    fn from(e: ServiceError) -> Self {
+        TxError::Service(e)
     }
 }
 impl From<diesel::result::Error> for TxError {
@@ -100,29 +137,20 @@ impl From<diesel::result::Error> for TxError {
     }
 }
 
-fn store_to_scim(e: StoreError) -> ScimError {
-    match e {
-        StoreError::MissingReference(kind, id) => {
-            ScimError::invalid_value(format!("members: {id:?} is not the id of a {kind}"))
-        }
-        other => other.into(),
-    }
-}
-
 impl Directory {
-    pub fn new(store: Store, max_values: usize) -> Self {
-        Directory { store, max_values }
+    pub fn new(store: Store) -> Self {
+        Directory { store }
     }
 
     /// Runs `f` in one write transaction; any error returned by `f` rolls it back.
-    async fn tx<T, F>(&self, f: F) -> Result<T, ScimError>
+    async fn tx<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, TxError> + Send + 'static,
     {
         self.store.write(f).await.map_err(|e| match e {
-            TxError::Scim(e) => e,
-            TxError::Store(e) => store_to_scim(e),
+            TxError::Service(e) => e,
+            TxError::Store(e) => e.into(),
         })
     }
 
@@ -132,14 +160,14 @@ impl Directory {
         &self,
         actor: &Actor,
         doc: Map<String, Value>,
-    ) -> Result<UserRecord, ScimError> {
+    ) -> Result<UserRecord, ServiceError> {
         let (cols, values) = user_columns(&doc);
         let attrs = Value::Object(doc.clone()).to_string();
         let id = crate::crypto::new_id();
         let row = self
             .tx(move |c| Ok(users::insert(c, &id, &cols, &attrs, &values, now_micros())?))
             .await?;
-        tracing::info!(user.id = %row.id, actor.token = %actor.token_name, "directory user created");
+        tracing::info!(user.id = %row.id, actor = %actor, "directory user created");
         Ok(UserRecord {
             row,
             doc,
@@ -147,8 +175,8 @@ impl Directory {
         })
     }
 
-    pub async fn get_user(&self, id: &str) -> Result<UserRecord, ScimError> {
-        if !resource::plausible_id(id) {
+    pub async fn get_user(&self, id: &str) -> Result<UserRecord, ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_user(StoreError::NotFound));
         }
         let id = id.to_string();
@@ -167,8 +195,8 @@ impl Directory {
         id: &str,
         if_match: Option<IfMatch>,
         doc: Map<String, Value>,
-    ) -> Result<UserRecord, ScimError> {
-        if !resource::plausible_id(id) {
+    ) -> Result<UserRecord, ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_user(StoreError::NotFound));
         }
         let id = id.to_string();
@@ -192,7 +220,7 @@ impl Directory {
                 Ok((row, groups))
             })
             .await?;
-        tracing::info!(user.id = %row.id, actor.token = %actor.token_name, "directory user replaced");
+        tracing::info!(user.id = %row.id, actor = %actor, "directory user replaced");
         Ok(UserRecord { row, doc, groups })
     }
 
@@ -208,26 +236,25 @@ impl Directory {
         actor: &Actor,
         id: &str,
         if_match: Option<IfMatch>,
-        ops: Vec<PatchOp>,
-    ) -> Result<UserRecord, ScimError> {
-        if !resource::plausible_id(id) {
+        patch: impl UserPatch,
+    ) -> Result<UserRecord, ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_user(StoreError::NotFound));
         }
-        let heavy = is_heavy(&ops);
-        let ops = std::sync::Arc::new(ops);
-        let max_values = self.max_values;
+        let heavy = patch.is_heavy();
+        let patch = std::sync::Arc::new(patch);
         // An everyday PATCH (a few operations) costs less than a read: it runs inside the
         // write, where the SQLite writer commits many together.
         let attempts = if heavy { PATCH_ATTEMPTS } else { 0 };
         for _ in 0..attempts {
-            let (key, read_ops) = (id.to_string(), ops.clone());
+            let (key, read_patch) = (id.to_string(), patch.clone());
             let read = self
                 .store
                 .read(move |c| {
                     let Some((current, groups)) = users::find_with_groups(c, &key, false)? else {
                         return Ok(None);
                     };
-                    let result = patched(&current, &read_ops, max_values);
+                    let result = patched(&current, &*read_patch);
                     Ok(Some((current, groups, result)))
                 })
                 .await?;
@@ -256,13 +283,13 @@ impl Directory {
                 .await;
             match stored {
                 Ok(row) => {
-                    tracing::info!(user.id = %row.id, actor.token = %actor.token_name, version = row.version, "directory user patched");
+                    tracing::info!(user.id = %row.id, actor = %actor, version = row.version, "directory user patched");
                     return Ok(UserRecord { row, doc, groups });
                 }
                 // Changed since it was read: patch the new version.
                 Err(TxError::Store(StoreError::VersionMismatch)) => continue,
-                Err(TxError::Store(e)) => return Err(store_to_scim(e)),
-                Err(TxError::Scim(e)) => return Err(e),
+                Err(TxError::Store(e)) => return Err(e.into()),
+                Err(TxError::Service(e)) => return Err(e),
             }
         }
         let id = id.to_string();
@@ -276,7 +303,7 @@ impl Directory {
                     attrs,
                     before,
                     after,
-                } = patched(&current, &ops, max_values)?;
+                } = patched(&current, &*patch)?;
                 let row = if attrs == current.attrs {
                     current
                 } else {
@@ -285,7 +312,7 @@ impl Directory {
                 Ok((row, doc, groups))
             })
             .await?;
-        tracing::info!(user.id = %row.id, actor.token = %actor.token_name, version = row.version, "directory user patched");
+        tracing::info!(user.id = %row.id, actor = %actor, version = row.version, "directory user patched");
         Ok(UserRecord { row, doc, groups })
     }
 
@@ -294,8 +321,8 @@ impl Directory {
         actor: &Actor,
         id: &str,
         if_match: Option<IfMatch>,
-    ) -> Result<(), ScimError> {
-        if !resource::plausible_id(id) {
+    ) -> Result<(), ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_user(StoreError::NotFound));
         }
         let uid = id.to_string();
@@ -307,11 +334,11 @@ impl Directory {
             Ok(())
         })
         .await?;
-        tracing::info!(user.id = %id, actor.token = %actor.token_name, "directory user deleted");
+        tracing::info!(user.id = %id, actor = %actor, "directory user deleted");
         Ok(())
     }
 
-    pub async fn list_users(&self, spec: ListSpec) -> Result<Page<UserRecord>, ScimError> {
+    pub async fn list_users(&self, spec: ListSpec) -> Result<Page<UserRecord>, ServiceError> {
         let backend = self.store.backend();
         let (total, rows) = self
             .store
@@ -333,7 +360,7 @@ impl Directory {
         display_name: String,
         external_id: Option<String>,
         members: Vec<String>,
-    ) -> Result<GroupRecord, ScimError> {
+    ) -> Result<GroupRecord, ServiceError> {
         let id = crate::crypto::new_id();
         let (row, members) = self
             .tx(move |c| {
@@ -344,15 +371,19 @@ impl Directory {
                 Ok((row, members))
             })
             .await?;
-        tracing::info!(group.id = %row.id, actor.token = %actor.token_name, members = members.len(), "directory group created");
+        tracing::info!(group.id = %row.id, actor = %actor, members = members.len(), "directory group created");
         Ok(GroupRecord {
             row,
             members: Some(members),
         })
     }
 
-    pub async fn get_group(&self, id: &str, with_members: bool) -> Result<GroupRecord, ScimError> {
-        if !resource::plausible_id(id) {
+    pub async fn get_group(
+        &self,
+        id: &str,
+        with_members: bool,
+    ) -> Result<GroupRecord, ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_group(StoreError::NotFound));
         }
         let id = id.to_string();
@@ -380,8 +411,8 @@ impl Directory {
         display_name: String,
         external_id: Option<String>,
         members: Vec<String>,
-    ) -> Result<GroupRecord, ScimError> {
-        if !resource::plausible_id(id) {
+    ) -> Result<GroupRecord, ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_group(StoreError::NotFound));
         }
         let id = id.to_string();
@@ -432,7 +463,7 @@ impl Directory {
                 Ok((row, members))
             })
             .await?;
-        tracing::info!(group.id = %row.id, actor.token = %actor.token_name, "directory group replaced");
+        tracing::info!(group.id = %row.id, actor = %actor, "directory group replaced");
         Ok(GroupRecord {
             row,
             members: Some(members),
@@ -445,12 +476,11 @@ impl Directory {
         actor: &Actor,
         id: &str,
         if_match: Option<IfMatch>,
-        ops: Vec<PatchOp>,
-    ) -> Result<GroupRow, ScimError> {
-        if !resource::plausible_id(id) {
+        change: GroupChange,
+    ) -> Result<GroupRow, ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_group(StoreError::NotFound));
         }
-        let change = patch::apply_group(&ops)?;
         let id = id.to_string();
         let (row, added, removed) = self
             .tx(move |c| {
@@ -490,7 +520,7 @@ impl Directory {
                 Ok((row, added, removed))
             })
             .await?;
-        tracing::info!(group.id = %row.id, actor.token = %actor.token_name, added, removed, "directory group patched");
+        tracing::info!(group.id = %row.id, actor = %actor, added, removed, "directory group patched");
         Ok(row)
     }
 
@@ -499,8 +529,8 @@ impl Directory {
         actor: &Actor,
         id: &str,
         if_match: Option<IfMatch>,
-    ) -> Result<(), ScimError> {
-        if !resource::plausible_id(id) {
+    ) -> Result<(), ServiceError> {
+        if !plausible_id(id) {
             return Err(not_found_group(StoreError::NotFound));
         }
         let gid = id.to_string();
@@ -512,7 +542,7 @@ impl Directory {
             Ok(())
         })
         .await?;
-        tracing::info!(group.id = %id, actor.token = %actor.token_name, "directory group deleted");
+        tracing::info!(group.id = %id, actor = %actor, "directory group deleted");
         Ok(())
     }
 
@@ -520,7 +550,7 @@ impl Directory {
         &self,
         spec: ListSpec,
         with_members: bool,
-    ) -> Result<Page<GroupRecord>, ScimError> {
+    ) -> Result<Page<GroupRecord>, ServiceError> {
         let backend = self.store.backend();
         let (total, rows, members) = self
             .store
@@ -558,17 +588,17 @@ impl Directory {
     }
 }
 
-fn not_found_user(e: StoreError) -> ScimError {
+fn not_found_user(e: StoreError) -> ServiceError {
     if e.is_not_found() {
-        ScimError::not_found("no User with that id")
+        ServiceError::not_found("no User with that id")
     } else {
         e.into()
     }
 }
 
-fn not_found_group(e: StoreError) -> ScimError {
+fn not_found_group(e: StoreError) -> ServiceError {
     if e.is_not_found() {
-        ScimError::not_found("no Group with that id")
+        ServiceError::not_found("no Group with that id")
     } else {
         e.into()
     }
@@ -577,27 +607,6 @@ fn not_found_group(e: StoreError) -> ScimError {
 /// How often a heavy PATCH computed outside the write is retried when the row changed
 /// meanwhile, before it is applied inside the write transaction.
 const PATCH_ATTEMPTS: usize = 3;
-
-/// Is this PATCH worth computing outside the write (more than 16 operations, or more than
-/// 64 values in all)? Measured: computing every PATCH outside cut `PATCH active` on SQLite
-/// from about 29k to 12k requests/s (a read more, and smaller group commits), while a 1 MiB
-/// PATCH computed inside held the writer for 50–90 ms.
-fn is_heavy(ops: &[PatchOp]) -> bool {
-    fn values(v: &Value) -> usize {
-        match v {
-            Value::Array(a) => a.len(),
-            Value::Object(o) => o.values().map(values).sum::<usize>().max(1),
-            _ => 1,
-        }
-    }
-    ops.len() > 16
-        || ops
-            .iter()
-            .filter_map(|o| o.value.as_ref())
-            .map(values)
-            .sum::<usize>()
-            > 64
-}
 
 /// A user PATCH applied to a stored row: the new document, its text, and the column copies
 /// and value rows before and after.
@@ -608,12 +617,10 @@ struct Patched {
     after: Copies,
 }
 
-fn patched(current: &UserRow, ops: &[PatchOp], max_values: usize) -> Result<Patched, ScimError> {
-    let mut doc = parse_doc(current)?;
+fn patched(current: &UserRow, patch: &dyn UserPatch) -> Result<Patched, ServiceError> {
+    let doc = parse_doc(current)?;
     let before = user_columns(&doc);
-    patch::apply_user(&mut doc, ops)?;
-    let doc = resource::validate_user_doc(doc)?;
-    resource::check_value_counts(&doc, max_values)?;
+    let doc = patch.apply(doc)?;
     let attrs = Value::Object(doc.clone()).to_string();
     let after = user_columns(&doc);
     Ok(Patched {
@@ -641,10 +648,10 @@ fn store_patch(
     users::update(c, current, change, attrs, now_micros())
 }
 
-fn parse_doc(row: &UserRow) -> Result<Map<String, Value>, ScimError> {
+fn parse_doc(row: &UserRow) -> Result<Map<String, Value>, ServiceError> {
     match serde_json::from_str::<Value>(&row.attrs) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ScimError::internal(&format!(
+        _ => Err(ServiceError::internal(&format!(
             "stored document of user {} is not a JSON object",
             row.id
         ))),
@@ -653,7 +660,14 @@ fn parse_doc(row: &UserRow) -> Result<Map<String, Value>, ScimError> {
 
 /// The column copies and value rows of a validated user document.
 pub fn user_columns(doc: &Map<String, Value>) -> (UserColumns, Vec<ValueRow>) {
-    let s = |path: &[&str]| doc_str(doc, path).map(str::to_string);
+    let s = |path: &[&str]| {
+        let (last, parents) = path.split_last()?;
+        let mut obj = doc;
+        for p in parents {
+            obj = obj.get(*p)?.as_object()?;
+        }
+        obj.get(*last)?.as_str().map(str::to_string)
+    };
     let e = |name: &str| {
         doc.get(ENTERPRISE_SCHEMA)
             .and_then(|x| x.get(name))
@@ -694,15 +708,12 @@ pub fn user_columns(doc: &Map<String, Value>) -> (UserColumns, Vec<ValueRow>) {
             .map(str::to_string),
     };
     let mut values = Vec::new();
-    for def in USER_ATTRS
-        .iter()
-        .filter(|d| d.multi && d.name != "groups" && d.name != "addresses")
-    {
-        if let Some(Value::Array(items)) = doc.get(def.name) {
+    for attr in VALUE_ATTRS {
+        if let Some(Value::Array(items)) = doc.get(attr) {
             for item in items {
                 let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
                 values.push(ValueRow {
-                    attr: def.name,
+                    attr,
                     value: get("value"),
                     type_: get("type"),
                     is_primary: item
@@ -715,40 +726,4 @@ pub fn user_columns(doc: &Map<String, Value>) -> (UserColumns, Vec<ValueRow>) {
         }
     }
     (cols, values)
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::scim::patch::OpKind;
-
-    fn op(value: Value) -> PatchOp {
-        PatchOp {
-            op: OpKind::Add,
-            path: Some("emails".into()),
-            value: Some(value),
-        }
-    }
-
-    fn values(n: usize) -> Value {
-        Value::Array((0..n).map(|i| json!({"value": format!("{i}@x")})).collect())
-    }
-
-    #[test]
-    fn heavy_patches_are_those_over_16_operations_or_64_values() {
-        let light: Vec<PatchOp> = (0..16).map(|_| op(json!("x"))).collect();
-        assert!(!is_heavy(&light));
-        let many: Vec<PatchOp> = (0..17).map(|_| op(json!("x"))).collect();
-        assert!(is_heavy(&many));
-        assert!(!is_heavy(&[op(values(64))]));
-        assert!(is_heavy(&[op(values(65))]));
-        assert!(is_heavy(&[op(values(40)), op(values(25))]));
-        // Values inside a path-less map count too.
-        let map = json!({"emails": values(40), "phoneNumbers": values(25)});
-        assert!(is_heavy(&[op(map)]));
-        let small_map = json!({"emails": values(2), "name": {"givenName": "A"}});
-        assert!(!is_heavy(&[op(small_map)]));
-    }
 }
