@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{LogFormat, Settings};
 use crate::sandbox::{self, demo_ids, SandboxConfig, Seed};
+use crate::service::tokens::Tokens;
+use crate::service::Actor;
 use crate::startup::Application;
-use crate::store::{now_micros, tokens, Store, StoreError};
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -184,7 +186,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             settings.database.url = dir.join("hubbridge.db").to_string_lossy().into_owned();
             let app = Application::build(settings.clone()).await?;
-            let token = crate::scim::auth::issue_token(app.store(), "demo").await?;
+            let (_, token) = Tokens::new(app.store().clone())
+                .issue(&Actor::Cli, "demo")
+                .await?;
             let graph = sandbox::start(
                 SandboxConfig::default(),
                 Seed::demo(),
@@ -225,23 +229,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<()> {
+    let tokens = Tokens::new(store.clone());
     match command {
         TokenCommand::Create { name } => {
-            let name = name.trim().to_string();
-            if name.is_empty() || name.len() > 200 {
-                anyhow::bail!("--name must be 1 to 200 characters");
-            }
-            let token = crate::scim::auth::issue_token(store, &name).await?;
-            eprintln!("Created SCIM token {name:?}. It is shown once; store it in your IdP now.");
+            let (info, token) = tokens.issue(&Actor::Cli, &name).await?;
+            eprintln!(
+                "Created SCIM token {:?} (id {}). It is shown once; store it in your IdP now.",
+                info.name, info.id
+            );
             println!("{}", token.expose());
         }
         TokenCommand::List => {
-            let rows = store.read(tokens::list).await?;
             println!(
                 "{:<36}  {:<24}  {:<20}  {:<20}  status",
                 "id", "name", "created", "last used"
             );
-            for t in rows {
+            for t in tokens.list().await? {
                 let fmt = |m: Option<i64>| {
                     m.and_then(chrono::DateTime::from_timestamp_micros)
                         .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -262,15 +265,8 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
             }
         }
         TokenCommand::Revoke { id } => {
-            let rid = id.clone();
-            match store
-                .write(move |c| tokens::revoke(c, &rid, now_micros()))
-                .await
-            {
-                Ok(()) => println!("revoked {id}"),
-                Err(StoreError::NotFound) => anyhow::bail!("no token with id {id}"),
-                Err(e) => return Err(e.into()),
-            }
+            tokens.revoke(&Actor::Cli, &id).await?;
+            println!("revoked {id}");
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::config::Settings;
 use crate::scim::{self, auth::TokenCache, ScimState};
 use crate::service::directory::Directory;
+use crate::service::tokens::Tokens;
 use crate::store::Store;
 
 pub struct Application {
@@ -86,7 +87,7 @@ fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Resul
         max_body_bytes: settings.server.max_body_bytes,
     });
     let tokens = web::Data::new(TokenCache::new(
-        store.clone(),
+        Tokens::new(store.clone()),
         Duration::from_secs(settings.scim.token_cache_ttl_secs),
     ));
     let store_data = web::Data::new(store);

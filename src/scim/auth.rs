@@ -18,8 +18,8 @@ use actix_web::{web, HttpMessage, ResponseError};
 
 use super::error::ScimError;
 use crate::crypto;
+use crate::service::tokens::Tokens;
 use crate::service::Actor;
-use crate::store::{now_micros, tokens, Store, StoreError};
 
 /// Verified token hashes, with the actor and when each was verified.
 type Verified = HashMap<Vec<u8>, (Actor, Instant)>;
@@ -28,15 +28,15 @@ type Verified = HashMap<Vec<u8>, (Actor, Instant)>;
 pub struct TokenCache {
     inner: Arc<RwLock<Verified>>,
     ttl: Duration,
-    store: Store,
+    tokens: Tokens,
 }
 
 impl TokenCache {
-    pub fn new(store: Store, ttl: Duration) -> Self {
+    pub fn new(tokens: Tokens, ttl: Duration) -> Self {
         TokenCache {
             inner: Arc::new(RwLock::new(HashMap::new())),
             ttl,
-            store,
+            tokens,
         }
     }
 
@@ -52,19 +52,10 @@ impl TokenCache {
         if let Some(actor) = self.cached(&hash) {
             return Ok(actor);
         }
-        let lookup = hash.clone();
-        let row = self
-            .store
-            .read(move |c| tokens::find_active_by_hash(c, &lookup))
-            .await?;
-        let Some(row) = row else {
+        let Some(actor) = self.tokens.authenticate(hash.clone()).await? else {
             return Err(ScimError::unauthorized(
                 "the bearer token is unknown or revoked",
             ));
-        };
-        let actor = Actor::ScimToken {
-            id: row.id.clone(),
-            name: row.name.clone(),
         };
         {
             let mut map = self.inner.write().unwrap_or_else(|p| p.into_inner());
@@ -73,30 +64,11 @@ impl TokenCache {
             }
             map.insert(hash, (actor.clone(), Instant::now()));
         }
-        let store = self.store.clone();
-        let id = row.id;
-        tokio::spawn(async move {
-            let r = store
-                .write(move |c| tokens::touch(c, &id, now_micros()))
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "could not record SCIM token use");
-            }
-        });
+        if let Actor::ScimToken { id, .. } = &actor {
+            self.tokens.touch_later(id.clone());
+        }
         Ok(actor)
     }
-}
-
-/// Creates a SCIM token named `name`; returns the secret, which is not stored anywhere.
-pub async fn issue_token(store: &Store, name: &str) -> Result<crypto::Secret, StoreError> {
-    let token = crypto::generate_scim_token();
-    let hash = crypto::hash_token(token.expose());
-    let id = crypto::new_id();
-    let name = name.to_string();
-    store
-        .write(move |c| tokens::insert(c, &id, &name, &hash, now_micros()))
-        .await?;
-    Ok(token)
 }
 
 fn bearer(req: &ServiceRequest) -> Result<String, ScimError> {

@@ -235,11 +235,7 @@ mod tests {
     fn a_store_error_becomes_the_scim_answer_operators_expect() {
         let cases = [
             (StoreError::NotFound, 404, None),
-            (
-                StoreError::Conflict("userName"),
-                409,
-                Some("uniqueness"),
-            ),
+            (StoreError::Conflict("userName"), 409, Some("uniqueness")),
             (StoreError::VersionMismatch, 412, None),
             (
                 StoreError::MissingReference("User", "x".into()),

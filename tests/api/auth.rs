@@ -1,3 +1,5 @@
+use hubbridge::service::tokens::Tokens;
+use hubbridge::service::{Actor, ServiceError};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -89,14 +91,18 @@ both!(
         assert_ne!(tokens[0].token_hash, app.token.as_bytes());
         assert_eq!(tokens[0].token_hash.len(), 32);
 
-        let id = tokens[0].id.clone();
-        app.store
-            .write(move |c| {
-                hubbridge::store::tokens::revoke(c, &id, hubbridge::store::now_micros())
-            })
-            .await
-            .unwrap();
+        let service = Tokens::new(app.store.clone());
+        service.revoke(&Actor::Cli, &tokens[0].id).await.unwrap();
         assert_scim_error(app.get("/Users").await, 401, None).await;
+        // Revoking again is harmless; an unknown id is not found.
+        service.revoke(&Actor::Cli, &tokens[0].id).await.unwrap();
+        assert!(matches!(
+            service.revoke(&Actor::Cli, "no-such-token").await,
+            Err(ServiceError::NotFound(_))
+        ));
+        let listed = service.list().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].revoked_at.is_some());
     }
 );
 
@@ -139,5 +145,33 @@ both!(
         assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["totalResults"], 0);
+    }
+);
+
+both!(
+    token_names_are_checked_and_secrets_work_once_issued,
+    |app| async move {
+        let service = Tokens::new(app.store.clone());
+        let too_long = "n".repeat(201);
+        for bad in ["", "   ", "a\u{0}b", "tab\tname", too_long.as_str()] {
+            let refused = service.issue(&Actor::Cli, bad).await;
+            assert!(
+                matches!(refused, Err(ServiceError::Invalid { .. })),
+                "{bad:?}: {refused:?}"
+            );
+        }
+        let (info, secret) = service
+            .issue(&Actor::Cli, &format!("  {}  ", "é".repeat(200)))
+            .await
+            .unwrap();
+        assert_eq!(info.name, "é".repeat(200), "trimmed, counted in characters");
+        let resp = app
+            .client
+            .get(format!("{}/scim/v2/Users", app.base))
+            .bearer_auth(secret.expose())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 );

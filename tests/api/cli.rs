@@ -55,7 +55,7 @@ fn token_create_prints_the_token_alone_on_the_last_line_and_list_never_shows_it(
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr)
         .unwrap()
-        .contains("no token with id"));
+        .contains("no SCIM token with id"));
 }
 
 #[test]

@@ -117,7 +117,8 @@ impl TestApp {
         let port = app.port();
         let store = app.store().clone();
         tokio::spawn(app.run_until_stopped());
-        let token = hubbridge::scim::auth::issue_token(&store, "tests")
+        let (_, token) = hubbridge::service::tokens::Tokens::new(store.clone())
+            .issue(&hubbridge::service::Actor::Cli, "tests")
             .await
             .expect("token");
         TestApp {
