@@ -7,6 +7,8 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+use crate::crypto::Secret;
+
 /// The defaults, shipped inside the binary so it runs from any directory.
 const BASE_TOML: &str = include_str!("../config/base.toml");
 
@@ -17,6 +19,91 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub scim: ScimSettings,
     pub log: LogSettings,
+    pub meta: MetaSettings,
+    pub crypto: CryptoSettings,
+    pub admin: AdminSettings,
+    pub engine: EngineSettings,
+}
+
+/// Where the Graph API is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSettings {
+    /// The Graph host without a version: Meta's, or the sandbox's.
+    pub graph_url: String,
+    /// `v25.0`.
+    pub api_version: String,
+}
+
+/// The key that encrypts Meta and partner tokens at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoSettings {
+    /// Standard base64 of 32 random bytes; empty when `key_file` holds it (or no key is set).
+    pub key: Secret,
+    /// A file holding that base64 text.
+    pub key_file: String,
+}
+
+/// How admin API tokens (JWTs) are verified.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// HS256 key (its UTF-8 bytes, at least 32); empty: no HS256 tokens.
+    pub jwt_secret: Secret,
+    /// `iss` and `aud` a token must carry, when not empty.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// A JWKS file of public keys for RS256 / ES256 tokens; empty: none.
+    pub jwks_file: String,
+}
+
+/// The task queue's workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Tasks run at once by this process; 0 runs none (a replica that only serves requests).
+    pub workers: usize,
+    /// How long a claimed task is leased; a worker renews it while the task runs, and a task
+    /// whose lease ran out (its process died) is run again.
+    pub lease_secs: u64,
+    /// Attempts before a task that keeps failing is marked `failed`.
+    pub max_attempts: u32,
+}
+
+impl CryptoSettings {
+    /// The 32-byte key from `crypto.key` or `crypto.key_file`, or `None` when neither is set.
+    /// A key that is set but unusable is an error naming the setting.
+    pub fn load_key(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        let (text, from) = match (self.key.expose().trim(), self.key_file.trim()) {
+            ("", "") => return Ok(None),
+            (k, "") => (k.to_string(), "crypto.key"),
+            ("", path) => match std::fs::read_to_string(path) {
+                Ok(t) => (t.trim().to_string(), "crypto.key_file"),
+                Err(e) => {
+                    return Err(ConfigError(format!(
+                        "crypto.key_file: cannot read {path}: {e}"
+                    )))
+                }
+            },
+            _ => {
+                return Err(ConfigError(
+                    "crypto.key and crypto.key_file: set one, not both".into(),
+                ))
+            }
+        };
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{from}: must be standard base64 of 32 bytes (try: openssl rand -base64 32)"
+                ))
+            })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +230,36 @@ impl Settings {
         if self.scim.max_values_per_attribute == 0 {
             return fail("scim.max_values_per_attribute", "must be at least 1");
         }
+        match url::Url::parse(&self.meta.graph_url) {
+            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.path() == "/" => {}
+            _ => {
+                return fail(
+                    "meta.graph_url",
+                    "must be an http(s) URL without a path (the version is meta.api_version)",
+                )
+            }
+        }
+        let v = self.meta.api_version.strip_prefix('v').unwrap_or("");
+        if v.split('.').count() != 2 || !v.split('.').all(|n| n.parse::<u32>().is_ok()) {
+            return fail("meta.api_version", "must look like v25.0");
+        }
+        self.crypto.load_key()?;
+        let secret = self.admin.jwt_secret.expose();
+        if !secret.is_empty() && secret.len() < 32 {
+            return fail(
+                "admin.jwt_secret",
+                "must be at least 32 bytes long, or empty",
+            );
+        }
+        if !self.admin.jwks_file.is_empty() && !Path::new(&self.admin.jwks_file).is_file() {
+            return fail("admin.jwks_file", "names no readable file");
+        }
+        if self.engine.lease_secs < 5 {
+            return fail("engine.lease_secs", "must be at least 5");
+        }
+        if self.engine.max_attempts == 0 {
+            return fail("engine.max_attempts", "must be at least 1");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "is not a valid tracing filter (try \"info\")");
         }
@@ -219,5 +336,98 @@ mod tests {
             assert!(e.contains("prot"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn engine_settings_load_from_the_environment_and_secrets_never_print() {
+        figment::Jail::expect_with(|jail| {
+            let key = "A".repeat(43) + "=";
+            jail.set_env("HUBBRIDGE__META__GRAPH_URL", "http://127.0.0.1:9999");
+            jail.set_env("HUBBRIDGE__CRYPTO__KEY", &key);
+            jail.set_env("HUBBRIDGE__ADMIN__JWT_SECRET", "s".repeat(32));
+            jail.set_env("HUBBRIDGE__ENGINE__WORKERS", "2");
+            jail.set_env("HUBBRIDGE__ENGINE__LEASE_SECS", "15");
+            jail.set_env("HUBBRIDGE__ENGINE__MAX_ATTEMPTS", "3");
+            let s = Settings::load(None).expect("valid");
+            assert_eq!(s.meta.graph_url, "http://127.0.0.1:9999");
+            assert_eq!(s.meta.api_version, "v25.0");
+            assert_eq!(s.crypto.load_key().unwrap(), Some([0u8; 32]));
+            assert_eq!(
+                (s.engine.workers, s.engine.lease_secs, s.engine.max_attempts),
+                (2, 15, 3)
+            );
+            let shown = format!("{s:?}");
+            assert!(
+                !shown.contains(&key) && !shown.contains(&"s".repeat(32)),
+                "{shown}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_crypto_key_comes_from_a_file_or_the_setting_and_must_be_32_bytes() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                Settings::load(None).unwrap().crypto.load_key().unwrap(),
+                None
+            );
+            jail.create_file("key", &format!("{}A=\n", "B".repeat(42)))?;
+            jail.set_env("HUBBRIDGE__CRYPTO__KEY_FILE", "key");
+            let key = Settings::load(None).unwrap().crypto.load_key().unwrap();
+            assert!(key.is_some_and(|k| k[0] == 0x04), "{key:?}");
+
+            jail.set_env("HUBBRIDGE__CRYPTO__KEY", "A".repeat(43) + "=");
+            let e = Settings::load(None).expect_err("both set").to_string();
+            assert!(e.contains("crypto.key and crypto.key_file"), "{e}");
+
+            jail.set_env("HUBBRIDGE__CRYPTO__KEY_FILE", "");
+            jail.set_env("HUBBRIDGE__CRYPTO__KEY", "c2hvcnQ=");
+            let e = Settings::load(None).expect_err("short key").to_string();
+            assert!(e.contains("crypto.key:") && e.contains("32 bytes"), "{e}");
+            assert!(!e.contains("c2hvcnQ"), "the key is not repeated: {e}");
+
+            jail.set_env("HUBBRIDGE__CRYPTO__KEY", "");
+            jail.set_env("HUBBRIDGE__CRYPTO__KEY_FILE", "missing");
+            let e = Settings::load(None).expect_err("missing file").to_string();
+            assert!(e.contains("crypto.key_file"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_engine_admin_and_meta_settings_name_their_key() {
+        for (var, value, key) in [
+            (
+                "HUBBRIDGE__ADMIN__JWT_SECRET",
+                "too-short",
+                "admin.jwt_secret",
+            ),
+            (
+                "HUBBRIDGE__ADMIN__JWKS_FILE",
+                "no-such.json",
+                "admin.jwks_file",
+            ),
+            ("HUBBRIDGE__META__GRAPH_URL", "ftp://x", "meta.graph_url"),
+            (
+                "HUBBRIDGE__META__GRAPH_URL",
+                "https://x/v25.0",
+                "meta.graph_url",
+            ),
+            ("HUBBRIDGE__META__API_VERSION", "25", "meta.api_version"),
+            ("HUBBRIDGE__ENGINE__LEASE_SECS", "1", "engine.lease_secs"),
+            (
+                "HUBBRIDGE__ENGINE__MAX_ATTEMPTS",
+                "0",
+                "engine.max_attempts",
+            ),
+        ] {
+            figment::Jail::expect_with(|jail| {
+                jail.set_env(var, value);
+                let e = Settings::load(None).expect_err(key).to_string();
+                assert!(e.contains(key), "{var}={value}: {e}");
+                Ok(())
+            });
+        }
     }
 }

@@ -46,6 +46,17 @@ pub struct GraphConfig {
     pub page_task_map: Vec<(String, String)>,
 }
 
+impl GraphConfig {
+    /// The defaults, pointed at `meta.graph_url` / `meta.api_version`.
+    pub fn from_settings(meta: &crate::config::MetaSettings) -> Self {
+        GraphConfig {
+            base_url: meta.graph_url.trim_end_matches('/').to_string(),
+            api_version: meta.api_version.clone(),
+            ..GraphConfig::default()
+        }
+    }
+}
+
 impl Default for GraphConfig {
     fn default() -> Self {
         GraphConfig {
