@@ -175,20 +175,8 @@ pub async fn create_users_named(
                 if done {
                     break;
                 }
-                let name = format!("{prefix}{i}@example.com");
-                let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                    "userName": name, "name": {"givenName": "Bench", "familyName": format!("User{i}")},
-                    "emails": [{"value": name, "type": "work", "primary": true}], "active": true});
                 let t = Instant::now();
-                let ok = client
-                    .post(format!("{url}/scim/v2/Users"))
-                    .bearer_auth(&token)
-                    .header("Content-Type", "application/scim+json")
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16() == 201)
-                    .unwrap_or(false);
+                let ok = create_one(&client, &url, &token, &format!("{prefix}{i}")).await;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 if !ok {
                     errors += 1;
@@ -203,7 +191,65 @@ pub async fn create_users_named(
         lat.extend(l);
         errors += e;
     }
-    let secs = started.elapsed().as_secs_f64();
+    summary(lat, errors, started.elapsed().as_secs_f64())
+}
+
+/// POSTs one user `{name}@example.com`; true when it was created.
+async fn create_one(client: &reqwest::Client, url: &str, token: &str, name: &str) -> bool {
+    let name = format!("{name}@example.com");
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name, "name": {"givenName": "Bench", "familyName": "User"},
+        "emails": [{"value": name, "type": "work", "primary": true}], "active": true});
+    client
+        .post(format!("{url}/scim/v2/Users"))
+        .bearer_auth(token)
+        .header("Content-Type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map(|r| r.status().as_u16() == 201)
+        .unwrap_or(false)
+}
+
+/// POSTs users `{prefix}{n}@example.com` at a fixed rate (an open loop: request n starts at
+/// `n / rate` seconds whatever the earlier ones are doing) for `seconds`. Latency counts from
+/// the moment a request was due, so a stalled server cannot hide its stall by slowing the
+/// client down (no coordinated omission).
+pub async fn create_users_paced(
+    url: &str,
+    token: &str,
+    prefix: &str,
+    rate: f64,
+    seconds: f64,
+) -> WrkResult {
+    let client = reqwest::Client::new();
+    let started = tokio::time::Instant::now();
+    let total = (rate * seconds) as usize;
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let due = started + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let (client, url, token, name) = (
+            client.clone(),
+            url.to_string(),
+            token.to_string(),
+            format!("{prefix}{i}"),
+        );
+        tasks.push(tokio::spawn(async move {
+            let ok = create_one(&client, &url, &token, &name).await;
+            (due.elapsed().as_secs_f64() * 1000.0, ok)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::with_capacity(total), 0);
+    for t in tasks {
+        let (l, ok) = t.await.expect("create task");
+        lat.push(l);
+        errors += u64::from(!ok);
+    }
+    summary(lat, errors, started.elapsed().as_secs_f64())
+}
+
+fn summary(mut lat: Vec<f64>, errors: u64, secs: f64) -> WrkResult {
     lat.sort_by(|a, b| a.total_cmp(b));
     WrkResult {
         rps: lat.len() as f64 / secs,
