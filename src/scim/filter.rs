@@ -913,4 +913,85 @@ mod tests {
             "work"
         );
     }
+
+    /// The copied columns are listed by hand in four places (the column list, the order of
+    /// their binds, `user_columns` reading the document, and the filter's attribute map).
+    /// Here a user document with a distinct value in every singular attribute goes through
+    /// all four: each column must hold the value of the attribute that filters on it.
+    #[test]
+    fn every_copied_column_holds_the_attribute_that_filters_on_it() {
+        use crate::store::users::COPY_COLUMNS;
+        let mut doc = Map::new();
+        let mut ext = Map::new();
+        // (enterprise?, attribute, sub-attribute, value)
+        let mut expected: Vec<(bool, &str, Option<&str>, Lit)> = Vec::new();
+        let mut fill =
+            |target: &mut Map<String, Value>, is_ext: bool, defs: &'static [schema::AttrDef]| {
+                for def in defs.iter().filter(|d| !d.multi) {
+                    match def.ty {
+                        schema::AttrType::Complex => {
+                            let mut inner = Map::new();
+                            for sub in def.sub.iter().filter(|s| s.ty == schema::AttrType::String) {
+                                let v = format!("v-{}.{}", def.name, sub.name);
+                                inner.insert(sub.name.into(), serde_json::json!(v));
+                                expected.push((
+                                    is_ext,
+                                    def.name,
+                                    Some(sub.name),
+                                    Lit::OptText(Some(v)),
+                                ));
+                            }
+                            target.insert(def.name.into(), Value::Object(inner));
+                        }
+                        schema::AttrType::Boolean => {
+                            target.insert(def.name.into(), serde_json::json!(false));
+                            expected.push((is_ext, def.name, None, Lit::Bool(false)));
+                        }
+                        _ => {
+                            let v = format!("v-{}", def.name);
+                            target.insert(def.name.into(), serde_json::json!(v));
+                            let lit = if def.name == "userName" {
+                                Lit::Text(v)
+                            } else {
+                                Lit::OptText(Some(v))
+                            };
+                            expected.push((is_ext, def.name, None, lit));
+                        }
+                    }
+                }
+            };
+        fill(&mut doc, false, &schema::COMMON_ATTRS);
+        fill(&mut doc, false, &schema::USER_ATTRS);
+        fill(&mut ext, true, &schema::ENTERPRISE_ATTRS);
+        doc.insert(ENTERPRISE_SCHEMA.into(), Value::Object(ext));
+
+        let (cols, _) = crate::service::directory::user_columns(&doc);
+        let binds = cols.binds();
+        let names: Vec<&str> = COPY_COLUMNS.split(',').map(str::trim).collect();
+        assert_eq!(binds.len(), names.len(), "one bind per copied column");
+        let mut covered = std::collections::HashSet::new();
+        for (is_ext, name, sub, value) in expected {
+            let Some(col) = user_column(name, sub, is_ext) else {
+                continue; // not filterable (password) or not a copy (id, meta)
+            };
+            let column = col.expr.strip_prefix("users.").expect("a users column");
+            if ["id", "created_at", "updated_at"].contains(&column) {
+                continue;
+            }
+            let at = names
+                .iter()
+                .position(|n| *n == column)
+                .unwrap_or_else(|| panic!("{name}.{sub:?} filters on {column}, not copied"));
+            assert_eq!(binds[at], value, "{column} holds {name}.{sub:?}");
+            covered.insert(column);
+        }
+        let at = names.iter().position(|n| *n == "user_name_ci").unwrap();
+        assert_eq!(binds[at], Lit::Text(crate::store::sql::fold("v-userName")));
+        covered.insert("user_name_ci");
+        let missing: Vec<&&str> = names.iter().filter(|n| !covered.contains(**n)).collect();
+        assert!(
+            missing.is_empty(),
+            "copied columns no filter reads: {missing:?}"
+        );
+    }
 }

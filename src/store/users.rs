@@ -59,15 +59,17 @@ pub struct ValueRow {
 
 const USER_NAME: &str = "userName";
 
-/// The copied columns, in the order [`UserColumns::binds`] gives their values.
-const COPY_COLUMNS: &str = "user_name, user_name_ci, external_id, display_name, nick_name, title, \
+/// The copied columns, in the order [`UserColumns::binds`] gives their values. A test
+/// (`scim::filter`) checks that every one is filled from the attribute that filters on it.
+pub(crate) const COPY_COLUMNS: &str =
+    "user_name, user_name_ci, external_id, display_name, nick_name, title, \
      user_type, preferred_language, locale, timezone, profile_url, active, name_formatted, \
      name_family, name_given, name_middle, name_prefix, name_suffix, employee_number, \
      cost_center, organization, division, department, manager_id";
 const COPY_COLUMN_COUNT: usize = 24;
 
 impl UserColumns {
-    fn binds(&self) -> Vec<Lit> {
+    pub(crate) fn binds(&self) -> Vec<Lit> {
         let t = |v: &Option<String>| Lit::OptText(v.clone());
         vec![
             Lit::Text(self.user_name.clone()),
