@@ -268,6 +268,12 @@ impl Store {
         self.kind
     }
 
+    /// SQLite: writes so far that held the one writer longer than `writer::LONG_WRITE`
+    /// (each is also logged). PostgreSQL: 0, writers do not wait for each other there.
+    pub fn long_writes(&self) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.long_writes())
+    }
+
     fn conn(&self) -> StoreResult<PooledConnection<pool::Manager>> {
         self.pool
             .get()

@@ -25,6 +25,10 @@ use super::{AnyConnection, StoreError};
 const MAX_BATCH: usize = 64;
 const MAX_BATCH_TIME: Duration = Duration::from_millis(5);
 
+/// A write that keeps the writer longer than this is logged (a warning, in the span of the
+/// request or task that made it): every write queued behind it waited as long.
+pub const LONG_WRITE: Duration = Duration::from_millis(100);
+
 /// Writes waiting beyond this many are refused with 503 (the IdP retries) instead of
 /// queueing without bound.
 pub const QUEUE_CAPACITY: usize = 4096;
@@ -44,11 +48,14 @@ trait Job: Send {
     fn run(self: Box<Self>, conn: &mut AnyConnection) -> Ran;
     /// Answers the job with an error without running it.
     fn refuse(self: Box<Self>, e: StoreError);
+    /// The span of whoever queued the job: the job runs, and is reported, inside it.
+    fn span(&self) -> tracing::Span;
 }
 
 struct Call<T, E, F> {
     f: F,
     reply: oneshot::Sender<Result<T, E>>,
+    span: tracing::Span,
 }
 
 impl<T, E, F> Job for Call<T, E, F>
@@ -58,7 +65,7 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &mut AnyConnection) -> Ran {
-        let Call { f, reply } = *self;
+        let Call { f, reply, .. } = *self;
         match f(conn) {
             Ok(value) => Ran::Wrote(Box::new(move |committed: Result<(), StoreError>| {
                 let _ = reply.send(committed.map(|()| value).map_err(E::from));
@@ -72,6 +79,10 @@ where
     fn refuse(self: Box<Self>, e: StoreError) {
         let _ = self.reply.send(Err(E::from(e)));
     }
+
+    fn span(&self) -> tracing::Span {
+        self.span.clone()
+    }
 }
 
 /// The handle requests use to queue writes. The thread stops when the last handle is
@@ -81,6 +92,7 @@ pub struct Writer {
     thread: std::thread::JoinHandle<()>,
     #[cfg_attr(not(test), allow(dead_code))]
     commits: Arc<AtomicU64>,
+    long_writes: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -88,14 +100,16 @@ impl Writer {
     pub fn start(conn: AnyConnection) -> std::io::Result<Writer> {
         let (queue, jobs) = mpsc::sync_channel::<Box<dyn Job>>(QUEUE_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
-        let counter = commits.clone();
+        let long_writes = Arc::new(AtomicU64::new(0));
+        let counters = (commits.clone(), long_writes.clone());
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, jobs, &counter))?;
+            .spawn(move || run(conn, jobs, &counters.0, &counters.1))?;
         Ok(Writer {
             queue,
             thread,
             commits,
+            long_writes,
         })
     }
 
@@ -110,6 +124,11 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// Writes so far that held the writer longer than [`LONG_WRITE`].
+    pub fn long_writes(&self) -> u64 {
+        self.long_writes.load(Ordering::Relaxed)
+    }
+
     /// Queues `f`; the receiver yields its result once the transaction holding its writes
     /// has committed (or its error once its own writes were rolled back).
     pub fn submit<T, E, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
@@ -119,7 +138,8 @@ impl Writer {
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        match self.queue.try_send(Box::new(Call { f, reply })) {
+        let span = tracing::Span::current();
+        match self.queue.try_send(Box::new(Call { f, reply, span })) {
             Ok(()) => Ok(answer),
             Err(TrySendError::Full(_)) => Err(StoreError::Unavailable(format!(
                 "{QUEUE_CAPACITY} writes are already waiting"
@@ -137,7 +157,12 @@ fn exec(conn: &mut AnyConnection, sql: &'static str) -> Result<(), diesel::resul
     RawQuery::marked(sql, vec![]).execute(conn).map(|_| ())
 }
 
-fn run(mut conn: AnyConnection, jobs: Receiver<Box<dyn Job>>, commits: &AtomicU64) {
+fn run(
+    mut conn: AnyConnection,
+    jobs: Receiver<Box<dyn Job>>,
+    commits: &AtomicU64,
+    long_writes: &AtomicU64,
+) {
     // `recv` fails once every `Writer` is gone and the queue is empty.
     while let Ok(first) = jobs.recv() {
         // BEGIN IMMEDIATE takes the write lock up front: another process (the CLI) can
@@ -154,7 +179,7 @@ fn run(mut conn: AnyConnection, jobs: Receiver<Box<dyn Job>>, commits: &AtomicU6
         let mut next = Some(first);
         let mut broken = None;
         while let Some(job) = next.take() {
-            match run_one(&mut conn, job) {
+            match run_one(&mut conn, job, long_writes) {
                 Ok(Some(answer)) => done.push(answer),
                 Ok(None) => {}
                 Err(e) => {
@@ -197,9 +222,24 @@ fn run(mut conn: AnyConnection, jobs: Receiver<Box<dyn Job>>, commits: &AtomicU6
 fn run_one(
     conn: &mut AnyConnection,
     job: Box<dyn Job>,
+    long_writes: &AtomicU64,
 ) -> Result<Option<Answer>, diesel::result::Error> {
     exec(conn, "SAVEPOINT job")?;
-    match catch_unwind(AssertUnwindSafe(|| job.run(conn))) {
+    let span = job.span();
+    let started = Instant::now();
+    let ran = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| job.run(conn))));
+    let took = started.elapsed();
+    if took > LONG_WRITE {
+        long_writes.fetch_add(1, Ordering::Relaxed);
+        span.in_scope(|| {
+            tracing::warn!(
+                ms = took.as_millis() as u64,
+                "a write held the SQLite writer for {} ms; writes queued behind it waited as long",
+                took.as_millis()
+            )
+        });
+    }
+    match ran {
         Ok(Ran::Wrote(answer)) => {
             exec(conn, "RELEASE job")?;
             Ok(Some(answer))
@@ -394,6 +434,26 @@ mod tests {
             .expect("queued");
         assert!(later.blocking_recv().expect("answered").is_ok());
         assert_eq!(keys(&path), vec![1, 3, 4]);
+    }
+
+    #[test]
+    fn a_write_that_holds_the_writer_long_is_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (writer, path) = open(&dir);
+        let quick = writer
+            .submit(|c: &mut AnyConnection| -> Res { Ok(insert(c, 1)?) })
+            .expect("queued");
+        quick.blocking_recv().expect("answered").expect("ok");
+        assert_eq!(writer.long_writes(), 0);
+        let slow = writer
+            .submit(|c: &mut AnyConnection| -> Res {
+                std::thread::sleep(LONG_WRITE + Duration::from_millis(30));
+                Ok(insert(c, 2)?)
+            })
+            .expect("queued");
+        slow.blocking_recv().expect("answered").expect("ok");
+        assert_eq!(writer.long_writes(), 1);
+        assert_eq!(keys(&path), vec![1, 2]);
     }
 
     #[test]
