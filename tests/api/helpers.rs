@@ -1,9 +1,14 @@
-//! `TestApp`: the real server on a random port against a real database (a fresh SQLite
-//! file, or a fresh schema in the PostgreSQL server), and a real HTTP client.
+//! `TestApp`, the one test harness: the real server on a random port against a real
+//! database (a fresh SQLite file, or a fresh schema in the PostgreSQL server), the Graph API
+//! sandbox it talks to (started with the demo seed unless a test gives another) with its
+//! control API, a Graph client pointed at the sandbox, and real HTTP clients.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use hubbridge::config::Settings;
+use hubbridge::meta::{AccessToken, AppSecret, GraphAuth, GraphClient, GraphConfig};
+use hubbridge::sandbox::{self, demo_ids, SandboxConfig, SandboxServer, Seed};
 use hubbridge::startup::Application;
 use hubbridge::store::{self, DirectoryCounts, Store};
 use reqwest::{Method, Response, StatusCode};
@@ -48,6 +53,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub db: Db,
+    /// The Graph API sandbox the server's `meta.graph_url` points at.
+    pub sandbox: TestSandbox,
+    /// A Graph client pointed at the sandbox (fast retries), for contract tests.
+    pub graph: GraphClient,
     /// The PostgreSQL schema to drop when the test ends.
     pg_schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
@@ -92,8 +101,39 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_full(db, SandboxConfig::default(), Seed::demo(), |_| {}, tweak).await
+    }
+
+    /// On SQLite, with a sandbox of this configuration and seed, and the test's Graph
+    /// client tuned by `tune`.
+    pub async fn with_sandbox(
+        config: SandboxConfig,
+        seed: Seed,
+        tune: impl FnOnce(&mut GraphConfig),
+    ) -> TestApp {
+        Self::spawn_full(Db::Sqlite, config, seed, tune, |_| {}).await
+    }
+
+    pub async fn spawn_full(
+        db: Db,
+        sandbox_config: SandboxConfig,
+        seed: Seed,
+        tune: impl FnOnce(&mut GraphConfig),
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         init_logging();
+        let sandbox = TestSandbox::start(sandbox_config, seed).await;
+        let mut graph_config = GraphConfig {
+            base_url: sandbox.url(),
+            app_secret: Some(AppSecret::new(demo_ids::APP_SECRET)),
+            retry_base: Duration::from_millis(10),
+            retry_cap: Duration::from_millis(50),
+            ..GraphConfig::default()
+        };
+        tune(&mut graph_config);
+        let graph = GraphClient::new(graph_config).expect("Graph client builds");
         let mut settings = Settings::load(None).expect("base settings");
+        settings.meta.graph_url = sandbox.url();
         settings.server.port = 0;
         settings.server.host = "127.0.0.1".into();
         settings.server.workers = 2;
@@ -127,9 +167,35 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             db,
+            sandbox,
+            graph,
             pg_schema,
             _dir: Some(dir),
         }
+    }
+
+    /// The demo hub's admin system-user token, on the test's Graph client.
+    pub fn hub(&self) -> GraphAuth {
+        self.graph.auth(AccessToken::new(demo_ids::HUB_TOKEN))
+    }
+
+    /// Another hub-app token (proof made with the hub app's secret).
+    pub fn token(&self, token: &str) -> GraphAuth {
+        self.graph.auth(AccessToken::new(token))
+    }
+
+    pub fn partner_a(&self) -> GraphAuth {
+        self.graph.auth_with_secret(
+            AccessToken::new(demo_ids::PARTNER_A_TOKEN),
+            Some(&AppSecret::new(demo_ids::PARTNER_A_APP_SECRET)),
+        )
+    }
+
+    pub fn partner_b(&self) -> GraphAuth {
+        self.graph.auth_with_secret(
+            AccessToken::new(demo_ids::PARTNER_B_TOKEN),
+            Some(&AppSecret::new(demo_ids::PARTNER_B_APP_SECRET)),
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -271,4 +337,95 @@ macro_rules! both {
             }
         }
     };
+}
+
+/// A running Graph API sandbox and its control API (`/_sandbox/...`).
+pub struct TestSandbox {
+    pub server: SandboxServer,
+    pub http: reqwest::Client,
+}
+
+impl TestSandbox {
+    pub async fn start(config: SandboxConfig, seed: Seed) -> TestSandbox {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let server = sandbox::start(config, seed, listener)
+            .await
+            .expect("sandbox starts");
+        TestSandbox {
+            server,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Stops the sandbox (in-flight calls finish); later Graph calls fail to connect.
+    pub async fn stop(&self) {
+        self.server.handle().stop(true).await;
+    }
+
+    pub async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut rb = self
+            .http
+            .request(method, format!("{}/_sandbox{path}", self.url()))
+            .bearer_auth(self.server.control_token().expose());
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.expect("control call");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn put(&self, path: &str, body: Value) {
+        let (status, _) = self.control(reqwest::Method::PUT, path, Some(body)).await;
+        assert_eq!(status, 204, "PUT /_sandbox{path}");
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.control(reqwest::Method::POST, path, Some(body)).await;
+        assert!(status < 300, "POST /_sandbox{path}: {status} {v}");
+        v
+    }
+
+    pub async fn state(&self, business: &str) -> Value {
+        let (status, v) = self
+            .control(
+                reqwest::Method::GET,
+                &format!("/businesses/{business}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        v
+    }
+
+    /// Successful mutating calls with this method and path.
+    pub async fn calls(&self, method: &str, path: &str) -> u64 {
+        self.count_calls(&format!("/calls?method={method}&path={path}&ok=true"))
+            .await
+    }
+
+    /// All mutating calls (failed ones too) with this method and path.
+    pub async fn all_calls(&self, method: &str, path: &str) -> u64 {
+        self.count_calls(&format!("/calls?method={method}&path={path}"))
+            .await
+    }
+
+    async fn count_calls(&self, query: &str) -> u64 {
+        let (_, v) = self.control(reqwest::Method::GET, query, None).await;
+        v["count"].as_u64().expect("count")
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.control(reqwest::Method::GET, "/stats", None).await.1
+    }
 }

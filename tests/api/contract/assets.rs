@@ -17,37 +17,37 @@ async fn owned_and_client_assets_are_listed() {
     let partner = env.partner_b();
 
     let pages = env
-        .client
+        .graph
         .owned_pages(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("pages");
     let accounts = env
-        .client
+        .graph
         .owned_ad_accounts(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("ad accounts");
     let catalogs = env
-        .client
+        .graph
         .owned_catalogs(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("catalogs");
     let client_pages = env
-        .client
+        .graph
         .client_pages(&partner, demo_ids::PARTNER_B_ID)
         .await
         .expect("client pages");
     let client_accounts = env
-        .client
+        .graph
         .client_ad_accounts(&partner, demo_ids::PARTNER_B_ID)
         .await
         .expect("client ad accounts");
     let client_catalogs = env
-        .client
+        .graph
         .client_catalogs(&partner, demo_ids::PARTNER_B_ID)
         .await
         .expect("client catalogs");
     let hub_client_pages = env
-        .client
+        .graph
         .client_pages(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("none shared with the hub");
@@ -76,7 +76,7 @@ async fn asset_tasks_are_granted_read_back_and_revoked() {
     let account = AssetRef::AdAccount(demo_ids::AD_ACCOUNT_IDS[1].into());
     let catalog = AssetRef::Catalog(demo_ids::CATALOG_ID.into());
 
-    env.client
+    env.graph
         .assign_asset(
             &hub,
             &account,
@@ -86,7 +86,7 @@ async fn asset_tasks_are_granted_read_back_and_revoked() {
         )
         .await
         .expect("grant ad account");
-    env.client
+    env.graph
         .assign_asset(
             &hub,
             &catalog,
@@ -97,12 +97,12 @@ async fn asset_tasks_are_granted_read_back_and_revoked() {
         .await
         .expect("grant catalog");
     let assigned = env
-        .client
+        .graph
         .assigned_users(&hub, &account, demo_ids::BUSINESS_ID)
         .await
         .expect("assigned");
     let mine = env
-        .client
+        .graph
         .user_assets(&hub, "7010", AssetKind::AdAccount)
         .await
         .expect("person's accounts");
@@ -116,7 +116,7 @@ async fn asset_tasks_are_granted_read_back_and_revoked() {
     assert_eq!(mine[0].id, format!("act_{}", demo_ids::AD_ACCOUNT_IDS[1]));
 
     // A POST replaces the set.
-    env.client
+    env.graph
         .assign_asset(
             &hub,
             &account,
@@ -127,7 +127,7 @@ async fn asset_tasks_are_granted_read_back_and_revoked() {
         .await
         .expect("replace");
     let assigned = env
-        .client
+        .graph
         .assigned_users(&hub, &account, demo_ids::BUSINESS_ID)
         .await
         .expect("assigned");
@@ -139,19 +139,19 @@ async fn asset_tasks_are_granted_read_back_and_revoked() {
         Some(tasks(&["ANALYZE"]))
     );
 
-    env.client
+    env.graph
         .unassign_asset(&hub, &account, demo_ids::BUSINESS_ID, "7010")
         .await
         .expect("revoke");
     let assigned = env
-        .client
+        .graph
         .assigned_users(&hub, &account, demo_ids::BUSINESS_ID)
         .await
         .expect("assigned");
     assert!(assigned.iter().all(|a| a.id != "7010"));
     let path = format!("/act_{}/assigned_users", demo_ids::AD_ACCOUNT_IDS[1]);
-    assert_eq!(env.calls("POST", &path).await, 2);
-    assert_eq!(env.calls("DELETE", &path).await, 1);
+    assert_eq!(env.sandbox.calls("POST", &path).await, 2);
+    assert_eq!(env.sandbox.calls("DELETE", &path).await, 1);
     env.sandbox.stop().await;
 }
 
@@ -173,13 +173,13 @@ async fn assigned_users_of_many_assets_come_back_through_one_batch() {
         ])
         .collect();
 
-    let before = env.stats().await;
+    let before = env.sandbox.stats().await;
     let batched = env
-        .client
+        .graph
         .assigned_users_many(&hub, &assets, demo_ids::BUSINESS_ID)
         .await
         .expect("batch");
-    let after = env.stats().await;
+    let after = env.sandbox.stats().await;
 
     let count = |v: &serde_json::Value, k: &str| v[k].as_u64().expect("a counter");
     assert_eq!(count(&after, "batches") - count(&before, "batches"), 1);
@@ -195,7 +195,7 @@ async fn assigned_users_of_many_assets_come_back_through_one_batch() {
     assert_eq!(batched.len(), assets.len());
     for (asset, result) in &batched[..assets.len() - 1] {
         let one_by_one = env
-            .client
+            .graph
             .assigned_users(&hub, asset, demo_ids::BUSINESS_ID)
             .await
             .expect("single");
@@ -219,13 +219,14 @@ async fn a_page_with_the_unified_task_names_gets_one_retry_with_mapped_names() {
     let env = spawn().await;
     let hub = env.hub();
     let page = demo_ids::PAGE_IDS[3];
-    env.put(
-        &format!("/pages/{page}/unified_tasks"),
-        json!({ "enabled": true }),
-    )
-    .await;
+    env.sandbox
+        .put(
+            &format!("/pages/{page}/unified_tasks"),
+            json!({ "enabled": true }),
+        )
+        .await;
 
-    env.client
+    env.graph
         .assign_asset(
             &hub,
             &AssetRef::Page(page.into()),
@@ -236,7 +237,7 @@ async fn a_page_with_the_unified_task_names_gets_one_retry_with_mapped_names() {
         .await
         .expect("granted after the retry");
     let assigned = env
-        .client
+        .graph
         .assigned_users(&hub, &AssetRef::Page(page.into()), demo_ids::BUSINESS_ID)
         .await
         .expect("assigned");
@@ -250,11 +251,11 @@ async fn a_page_with_the_unified_task_names_gets_one_retry_with_mapped_names() {
     );
     let path = format!("/{page}/assigned_users");
     assert_eq!(
-        env.all_calls("POST", &path).await,
+        env.sandbox.all_calls("POST", &path).await,
         2,
         "the refused call and one retry"
     );
-    assert_eq!(env.calls("POST", &path).await, 1);
+    assert_eq!(env.sandbox.calls("POST", &path).await, 1);
     env.sandbox.stop().await;
 }
 
@@ -263,12 +264,12 @@ async fn partners_are_listed_from_both_sides() {
     let env = spawn().await;
 
     let agencies = env
-        .client
+        .graph
         .agencies(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("agencies");
     let clients = env
-        .client
+        .graph
         .clients(&env.partner_a(), demo_ids::PARTNER_A_ID)
         .await
         .expect("clients");

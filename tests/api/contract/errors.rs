@@ -19,19 +19,19 @@ async fn unknown_expired_and_revoked_tokens_are_token_invalid() {
     let env = spawn().await;
 
     let unknown = env
-        .client
+        .graph
         .me(&env.token("EAAnot-a-token"))
         .await
         .expect_err("unknown");
     let expired = env
-        .client
+        .graph
         .me(&env.token(demo_ids::EXPIRED_TOKEN))
         .await
         .expect_err("expired");
-    env.post("/tokens/hub/revoke", json!({})).await;
-    let revoked = env.client.me(&env.hub()).await.expect_err("revoked");
+    env.sandbox.post("/tokens/hub/revoke", json!({})).await;
+    let revoked = env.graph.me(&env.hub()).await.expect_err("revoked");
     let info = env
-        .client
+        .graph
         .debug_token(&env.partner_a(), &AccessToken::new(demo_ids::HUB_TOKEN))
         .await
         .expect("another valid token may inspect it");
@@ -51,12 +51,12 @@ async fn a_missing_scope_or_an_employee_token_is_permission_missing() {
     let env = spawn().await;
 
     let no_scope = env
-        .client
+        .graph
         .business_users(&env.token(demo_ids::NO_SCOPE_TOKEN), demo_ids::BUSINESS_ID)
         .await
         .expect_err("no business_management");
     let employee = env
-        .client
+        .graph
         .invite(
             &env.token(demo_ids::EMPLOYEE_TOKEN),
             demo_ids::BUSINESS_ID,
@@ -65,7 +65,7 @@ async fn a_missing_scope_or_an_employee_token_is_permission_missing() {
         .await
         .expect_err("not an admin");
     let employee_read = env
-        .client
+        .graph
         .business_users(&env.token(demo_ids::EMPLOYEE_TOKEN), demo_ids::BUSINESS_ID)
         .await;
 
@@ -84,7 +84,7 @@ async fn unknown_ids_are_not_found_or_invalid_param_with_subcode_33() {
     let env = spawn().await;
 
     let err = env
-        .client
+        .graph
         .invitation(&env.hub(), "424242")
         .await
         .expect_err("unknown id");
@@ -102,13 +102,14 @@ async fn unknown_ids_are_not_found_or_invalid_param_with_subcode_33() {
 #[tokio::test]
 async fn the_invitation_limit_stops_invitations_for_24_hours_but_not_reads() {
     let env = spawn().await;
-    env.put(
-        &format!("/businesses/{}/invitation_limit", demo_ids::BUSINESS_ID),
-        json!({ "limit": 1 }),
-    )
-    .await;
+    env.sandbox
+        .put(
+            &format!("/businesses/{}/invitation_limit", demo_ids::BUSINESS_ID),
+            json!({ "limit": 1 }),
+        )
+        .await;
 
-    env.client
+    env.graph
         .invite(
             &env.hub(),
             demo_ids::BUSINESS_ID,
@@ -117,7 +118,7 @@ async fn the_invitation_limit_stops_invitations_for_24_hours_but_not_reads() {
         .await
         .expect("first invitation");
     let err = env
-        .client
+        .graph
         .invite(
             &env.hub(),
             demo_ids::BUSINESS_ID,
@@ -126,7 +127,7 @@ async fn the_invitation_limit_stops_invitations_for_24_hours_but_not_reads() {
         .await
         .expect_err("limit");
     let read = env
-        .client
+        .graph
         .pending_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await;
 
@@ -140,14 +141,15 @@ async fn the_invitation_limit_stops_invitations_for_24_hours_but_not_reads() {
 #[tokio::test]
 async fn the_new_system_user_restriction_is_its_own_class() {
     let env = spawn().await;
-    env.put(
-        &format!("/businesses/{}/restriction", demo_ids::BUSINESS_ID),
-        json!({ "restricted": true }),
-    )
-    .await;
+    env.sandbox
+        .put(
+            &format!("/businesses/{}/restriction", demo_ids::BUSINESS_ID),
+            json!({ "restricted": true }),
+        )
+        .await;
 
     let invite_err = env
-        .client
+        .graph
         .invite(
             &env.hub(),
             demo_ids::BUSINESS_ID,
@@ -156,12 +158,12 @@ async fn the_new_system_user_restriction_is_its_own_class() {
         .await
         .expect_err("restricted");
     let remove_err = env
-        .client
+        .graph
         .remove_business_user(&env.hub(), "7030")
         .await
         .expect_err("restricted");
     let read = env
-        .client
+        .graph
         .business_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await;
 
@@ -174,30 +176,31 @@ async fn the_new_system_user_restriction_is_its_own_class() {
 #[tokio::test]
 async fn reads_retry_transient_errors_and_succeed() {
     let env = spawn().await;
-    env.post(
+    env.sandbox.post(
         "/faults/targeted",
         json!({ "target": demo_ids::BUSINESS_ID, "endpoint": "GET business", "remaining": 2, "code": 2 }),
     )
     .await;
 
-    let b = env.client.business(&env.hub(), demo_ids::BUSINESS_ID).await;
+    let b = env.graph.business(&env.hub(), demo_ids::BUSINESS_ID).await;
 
     assert!(b.is_ok(), "{b:?}");
-    assert_eq!(env.stats().await["injected_faults"], 2);
+    assert_eq!(env.sandbox.stats().await["injected_faults"], 2);
     env.sandbox.stop().await;
 }
 
 #[tokio::test]
 async fn reads_give_up_after_the_retry_budget_with_a_transient_error() {
     let env = spawn().await;
-    env.post(
-        "/faults/error_rates",
-        json!({ "endpoint": "GET business", "rate": 1.0, "code": 1 }),
-    )
-    .await;
+    env.sandbox
+        .post(
+            "/faults/error_rates",
+            json!({ "endpoint": "GET business", "rate": 1.0, "code": 1 }),
+        )
+        .await;
 
     let err = env
-        .client
+        .graph
         .business(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect_err("always failing");
@@ -205,7 +208,7 @@ async fn reads_give_up_after_the_retry_budget_with_a_transient_error() {
     assert_eq!(err.class(), ErrorClass::Transient);
     assert_eq!(err.meta().map(|m| m.code), Some(1));
     assert_eq!(
-        env.stats().await["injected_faults"],
+        env.sandbox.stats().await["injected_faults"],
         4,
         "one call and three retries"
     );
@@ -215,14 +218,15 @@ async fn reads_give_up_after_the_retry_budget_with_a_transient_error() {
 #[tokio::test]
 async fn writes_are_never_retried_inside_the_client() {
     let env = spawn().await;
-    env.post(
-        "/faults/error_rates",
-        json!({ "endpoint": "POST business_users", "rate": 1.0, "code": 2 }),
-    )
-    .await;
+    env.sandbox
+        .post(
+            "/faults/error_rates",
+            json!({ "endpoint": "POST business_users", "rate": 1.0, "code": 2 }),
+        )
+        .await;
 
     let err = env
-        .client
+        .graph
         .invite(
             &env.hub(),
             demo_ids::BUSINESS_ID,
@@ -233,21 +237,21 @@ async fn writes_are_never_retried_inside_the_client() {
 
     assert_eq!(err.class(), ErrorClass::Transient);
     let path = format!("/{}/business_users", demo_ids::BUSINESS_ID);
-    assert_eq!(env.all_calls("POST", &path).await, 1);
+    assert_eq!(env.sandbox.all_calls("POST", &path).await, 1);
     env.sandbox.stop().await;
 }
 
 #[tokio::test]
 async fn a_specific_failure_for_one_email_is_other_and_keeps_metas_message() {
     let env = spawn().await;
-    env.post(
+    env.sandbox.post(
         "/faults/targeted",
         json!({ "target": "special@acme.example", "code": 3944, "message": "(#3944) Your business already has access to this object." }),
     )
     .await;
 
     let err = env
-        .client
+        .graph
         .invite(
             &env.hub(),
             demo_ids::BUSINESS_ID,
@@ -256,7 +260,7 @@ async fn a_specific_failure_for_one_email_is_other_and_keeps_metas_message() {
         .await
         .expect_err("targeted");
     let fine = env
-        .client
+        .graph
         .invite(
             &env.hub(),
             demo_ids::BUSINESS_ID,
@@ -275,7 +279,7 @@ async fn an_unknown_path_is_other_with_code_2500() {
     let env = spawn().await;
 
     let answers = env
-        .client
+        .graph
         .batch_get(
             &env.hub(),
             &[format!("{}/no_such_edge", demo_ids::BUSINESS_ID)],
@@ -292,20 +296,20 @@ async fn an_unknown_path_is_other_with_code_2500() {
 #[tokio::test]
 async fn errors_never_carry_the_token() {
     let env = spawn().await;
-    env.post("/tokens/hub/revoke", json!({})).await;
+    env.sandbox.post("/tokens/hub/revoke", json!({})).await;
 
     let err = env
-        .client
+        .graph
         .business_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect_err("revoked");
     let checked = env
-        .client
+        .graph
         .check_token(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect_err("revoked caller");
     let unknown_input = env
-        .client
+        .graph
         .debug_token(&env.partner_a(), &AccessToken::new("EAAsecret-never-seen"))
         .await
         .expect_err("unparseable input token");
@@ -332,7 +336,7 @@ async fn batch_answers_come_back_without_the_token_in_paging_links() {
     );
 
     let answers = env
-        .client
+        .graph
         .batch_get(&hub, std::slice::from_ref(&list))
         .await
         .expect("batch");
@@ -343,6 +347,7 @@ async fn batch_answers_come_back_without_the_token_in_paging_links() {
         .expect("a next link");
     let url = url::Url::parse(next).expect("still a URL");
     let raw = env
+        .sandbox
         .http
         .get(format!("{}/v25.0/{list}", env.sandbox.url()))
         .bearer_auth(demo_ids::HUB_TOKEN)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use hubbridge::meta::{ErrorClass, ThrottleScope};
 use hubbridge::sandbox::{demo_ids, RateLimitConfig, SandboxConfig, Seed};
 
-use crate::contract::helpers::{spawn_with, TestEnv};
+use crate::contract::helpers::{spawn_with, TestApp};
 
 fn limited(budget: u32, app_budget: u32, window: Duration) -> SandboxConfig {
     SandboxConfig {
@@ -21,9 +21,10 @@ fn limited(budget: u32, app_budget: u32, window: Duration) -> SandboxConfig {
 }
 
 /// Spends budget with plain HTTP calls, as another process using the same token would.
-async fn spend(env: &TestEnv, n: usize) {
+async fn spend(env: &TestApp, n: usize) {
     for _ in 0..n {
         let resp = env
+            .sandbox
             .http
             .get(format!("{}/v25.0/me", env.sandbox.url()))
             .bearer_auth(demo_ids::HUB_TOKEN)
@@ -43,10 +44,10 @@ async fn a_throttled_bucket_is_left_alone_until_access_returns() {
     .await;
     spend(&env, 5).await;
 
-    let err = env.client.me(&env.hub()).await.expect_err("throttled");
-    let calls_after_throttle = env.stats().await["graph_calls"].clone();
+    let err = env.graph.me(&env.hub()).await.expect_err("throttled");
+    let calls_after_throttle = env.sandbox.stats().await["graph_calls"].clone();
     let again = env
-        .client
+        .graph
         .me(&env.hub())
         .await
         .expect_err("held back locally");
@@ -65,15 +66,15 @@ async fn a_throttled_bucket_is_left_alone_until_access_returns() {
         "the second refusal is the client's own"
     );
     assert_eq!(
-        env.stats().await["graph_calls"],
+        env.sandbox.stats().await["graph_calls"],
         calls_after_throttle,
         "no call reached the sandbox"
     );
 
     tokio::time::sleep(wait + Duration::from_millis(50)).await;
-    let recovered = env.client.me(&env.hub()).await;
+    let recovered = env.graph.me(&env.hub()).await;
     assert!(recovered.is_ok(), "{recovered:?}");
-    assert_eq!(env.stats().await["throttled"], 1);
+    assert_eq!(env.sandbox.stats().await["throttled"], 1);
     env.sandbox.stop().await;
 }
 
@@ -86,7 +87,7 @@ async fn the_app_wide_limit_is_code_4_and_app_scoped() {
     .await;
     spend(&env, 3).await;
 
-    let err = env.client.me(&env.hub()).await.expect_err("app throttled");
+    let err = env.graph.me(&env.hub()).await.expect_err("app throttled");
 
     assert_eq!(err.class(), ErrorClass::Throttled);
     assert!(matches!(
@@ -111,14 +112,14 @@ async fn a_paced_client_never_hits_the_limit() {
     let started = Instant::now();
 
     for i in 0..70 {
-        env.client
+        env.graph
             .me(&hub)
             .await
             .unwrap_or_else(|e| panic!("call {i}: {e}"));
     }
 
     let elapsed = started.elapsed();
-    assert_eq!(env.stats().await["throttled"], 0);
+    assert_eq!(env.sandbox.stats().await["throttled"], 0);
     // 70 calls at 20 per rolling second cannot finish in under 3 s.
     assert!(elapsed >= Duration::from_secs(3), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
@@ -136,16 +137,12 @@ async fn a_batch_counts_as_its_operations_and_waits_for_room_for_all_of_them() {
     let ops: Vec<String> = (0..15).map(|_| "me?fields=id".to_string()).collect();
     let started = Instant::now();
 
-    let first = env.client.batch_get(&hub, &ops).await.expect("first batch");
-    let second = env
-        .client
-        .batch_get(&hub, &ops)
-        .await
-        .expect("second batch");
+    let first = env.graph.batch_get(&hub, &ops).await.expect("first batch");
+    let second = env.graph.batch_get(&hub, &ops).await.expect("second batch");
 
     let elapsed = started.elapsed();
     assert!(first.iter().chain(&second).all(Result::is_ok));
-    let stats = env.stats().await;
+    let stats = env.sandbox.stats().await;
     assert_eq!(stats["throttled"], 0, "{stats}");
     assert_eq!(stats["graph_calls"], 30);
     // 30 calls against 20 per rolling 2 s: the second batch had to wait for the first.
@@ -166,10 +163,10 @@ async fn a_throttled_batch_operation_stops_the_bucket() {
         .map(|_| format!("{}?fields=id", demo_ids::BUSINESS_ID))
         .collect();
 
-    let answers = env.client.batch_get(&hub, &ops).await.expect("batch");
-    let calls_after = env.stats().await["graph_calls"].clone();
+    let answers = env.graph.batch_get(&hub, &ops).await.expect("batch");
+    let calls_after = env.sandbox.stats().await["graph_calls"].clone();
     let next = env
-        .client
+        .graph
         .business(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect_err("held back");
@@ -181,7 +178,7 @@ async fn a_throttled_batch_operation_stops_the_bucket() {
     assert!(throttled.retry_after().is_some_and(|d| d > Duration::ZERO));
     assert_eq!(next.class(), ErrorClass::Throttled);
     assert!(next.meta().is_none(), "refused by the client's pacer");
-    assert_eq!(env.stats().await["graph_calls"], calls_after);
+    assert_eq!(env.sandbox.stats().await["graph_calls"], calls_after);
     env.sandbox.stop().await;
 }
 
@@ -196,9 +193,9 @@ async fn the_budget_learnt_from_a_batch_counts_all_its_operations() {
     let ops: Vec<String> = (0..5).map(|_| "me?fields=id".to_string()).collect();
     let started = Instant::now();
 
-    env.client.batch_get(&hub, &ops).await.expect("batch");
+    env.graph.batch_get(&hub, &ops).await.expect("batch");
     for i in 0..8 {
-        env.client
+        env.graph
             .me(&hub)
             .await
             .unwrap_or_else(|e| panic!("call {i}: {e}"));
@@ -208,6 +205,6 @@ async fn the_budget_learnt_from_a_batch_counts_all_its_operations() {
     // about 19 calls, so nothing waits (counted as one call, it would prove about 4).
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
-    assert_eq!(env.stats().await["throttled"], 0);
+    assert_eq!(env.sandbox.stats().await["throttled"], 0);
     env.sandbox.stop().await;
 }

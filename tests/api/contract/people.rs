@@ -23,7 +23,7 @@ async fn business_users_are_read_across_four_pages_to_the_end() {
     let env = spawn_with(SandboxConfig::default(), Seed::demo(), |c| c.page_size = 10).await;
 
     let users = env
-        .client
+        .graph
         .business_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("list");
@@ -40,7 +40,7 @@ async fn business_users_are_read_across_four_pages_to_the_end() {
         .iter()
         .all(|u| u.email.as_deref().is_some_and(|e| e.contains('@'))));
     assert_eq!(
-        env.stats().await["graph_calls"],
+        env.sandbox.stats().await["graph_calls"],
         4,
         "exactly one call per page"
     );
@@ -53,12 +53,12 @@ async fn pending_invitations_and_system_users_are_listed() {
     let hub = env.hub();
 
     let pending = env
-        .client
+        .graph
         .pending_users(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("pending");
     let by_email = env
-        .client
+        .graph
         .pending_users_by_email(
             &hub,
             demo_ids::BUSINESS_ID,
@@ -67,12 +67,12 @@ async fn pending_invitations_and_system_users_are_listed() {
         .await
         .expect("by email");
     let none = env
-        .client
+        .graph
         .pending_users_by_email(&hub, demo_ids::BUSINESS_ID, "nobody@acme.example")
         .await
         .expect("empty list");
     let system = env
-        .client
+        .graph
         .system_users(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("system users");
@@ -96,17 +96,17 @@ async fn an_invitation_is_sent_once_and_becomes_a_person_when_accepted() {
     let email = "new.hire@acme.example";
 
     let id = env
-        .client
+        .graph
         .invite(&hub, demo_ids::BUSINESS_ID, &invite(email))
         .await
         .expect("invite");
     let again = env
-        .client
+        .graph
         .invite(&hub, demo_ids::BUSINESS_ID, &invite(email))
         .await
         .expect("re-invite");
     let found = env
-        .client
+        .graph
         .pending_users_by_email(&hub, demo_ids::BUSINESS_ID, email)
         .await
         .expect("locate");
@@ -119,23 +119,24 @@ async fn an_invitation_is_sent_once_and_becomes_a_person_when_accepted() {
     assert_eq!(found[0].id, id);
     assert_eq!(found[0].role.as_deref(), Some("EMPLOYEE"));
     let path = format!("/{}/business_users", demo_ids::BUSINESS_ID);
-    assert_eq!(env.calls("POST", &path).await, 2);
+    assert_eq!(env.sandbox.calls("POST", &path).await, 2);
     assert_eq!(
-        env.state(demo_ids::BUSINESS_ID).await["business"]["invitations"]
+        env.sandbox.state(demo_ids::BUSINESS_ID).await["business"]["invitations"]
             .as_array()
             .map(Vec::len),
         Some(2)
     );
 
-    env.post(&format!("/invitations/{id}/accept"), json!({}))
+    env.sandbox
+        .post(&format!("/invitations/{id}/accept"), json!({}))
         .await;
     let users = env
-        .client
+        .graph
         .business_users(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("users");
     let pending = env
-        .client
+        .graph
         .pending_users_by_email(&hub, demo_ids::BUSINESS_ID, email)
         .await
         .expect("pending");
@@ -151,14 +152,14 @@ async fn an_invitation_is_sent_once_and_becomes_a_person_when_accepted() {
 async fn inviting_an_existing_member_is_an_invalid_parameter() {
     let env = spawn().await;
     let users = env
-        .client
+        .graph
         .business_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("users");
     let member = users[5].email.clone().expect("email");
 
     let err = env
-        .client
+        .graph
         .invite(&env.hub(), demo_ids::BUSINESS_ID, &invite(&member))
         .await
         .expect_err("already a member");
@@ -172,12 +173,12 @@ async fn roles_change_for_people_and_invitations() {
     let env = spawn().await;
     let hub = env.hub();
 
-    env.client
+    env.graph
         .set_business_user_role(&hub, "7010", BusinessRole::Admin, None)
         .await
         .expect("promote");
     let inv = env
-        .client
+        .graph
         .set_invitation_role(
             &hub,
             demo_ids::PENDING_INVITATION_ID,
@@ -187,12 +188,12 @@ async fn roles_change_for_people_and_invitations() {
         .await
         .expect("invitation role");
     let invitation = env
-        .client
+        .graph
         .invitation(&hub, demo_ids::PENDING_INVITATION_ID)
         .await
         .expect("read");
     let users = env
-        .client
+        .graph
         .business_users(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("users");
@@ -207,7 +208,7 @@ async fn roles_change_for_people_and_invitations() {
             .and_then(|u| u.role.as_deref()),
         Some("ADMIN")
     );
-    assert_eq!(env.calls("POST", "/7010").await, 1);
+    assert_eq!(env.sandbox.calls("POST", "/7010").await, 1);
     env.sandbox.stop().await;
 }
 
@@ -216,17 +217,17 @@ async fn removing_a_person_twice_answers_unknown_object_the_second_time() {
     let env = spawn().await;
     let hub = env.hub();
 
-    env.client
+    env.graph
         .remove_business_user(&hub, "7020")
         .await
         .expect("remove");
     let again = env
-        .client
+        .graph
         .remove_business_user(&hub, "7020")
         .await
         .expect_err("already gone");
     let users = env
-        .client
+        .graph
         .business_users(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("users");
@@ -243,19 +244,20 @@ async fn an_invitation_can_be_cancelled() {
     let env = spawn().await;
     let hub = env.hub();
 
-    env.client
+    env.graph
         .cancel_invitation(&hub, demo_ids::PENDING_INVITATION_ID)
         .await
         .expect("cancel");
     let pending = env
-        .client
+        .graph
         .pending_users(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("pending");
 
     assert!(pending.is_empty());
     assert_eq!(
-        env.calls("DELETE", &format!("/{}", demo_ids::PENDING_INVITATION_ID))
+        env.sandbox
+            .calls("DELETE", &format!("/{}", demo_ids::PENDING_INVITATION_ID))
             .await,
         1
     );
@@ -267,19 +269,19 @@ async fn the_last_admin_can_be_neither_demoted_nor_removed() {
     let env = spawn().await;
     let hub = env.hub();
     for id in ["7002", "7003", "7004"] {
-        env.client
+        env.graph
             .remove_business_user(&hub, id)
             .await
             .expect("remove other admins");
     }
 
     let demote = env
-        .client
+        .graph
         .set_business_user_role(&hub, demo_ids::FIRST_ADMIN_ID, BusinessRole::Employee, None)
         .await
         .expect_err("last admin");
     let remove = env
-        .client
+        .graph
         .remove_business_user(&hub, demo_ids::FIRST_ADMIN_ID)
         .await
         .expect_err("last admin");
@@ -288,7 +290,7 @@ async fn the_last_admin_can_be_neither_demoted_nor_removed() {
     assert_eq!(remove.class(), ErrorClass::LastAdmin);
     assert_eq!(remove.meta().map(|m| m.code), Some(3914));
     let users = env
-        .client
+        .graph
         .business_users(&hub, demo_ids::BUSINESS_ID)
         .await
         .expect("users");
@@ -301,18 +303,18 @@ async fn the_last_admin_can_be_neither_demoted_nor_removed() {
 #[tokio::test]
 async fn a_partners_people_are_read_with_the_partners_own_token() {
     let env = spawn().await;
-    let partner = env.client.auth_with_secret(
+    let partner = env.graph.auth_with_secret(
         AccessToken::new(demo_ids::PARTNER_A_TOKEN),
         Some(&AppSecret::new(demo_ids::PARTNER_A_APP_SECRET)),
     );
 
     let people = env
-        .client
+        .graph
         .partner_people(&partner, demo_ids::PARTNER_A_ID)
         .await
         .expect("partner people");
     let with_hub_token = env
-        .client
+        .graph
         .business_users(&env.hub(), demo_ids::PARTNER_A_ID)
         .await
         .expect_err("the hub's token cannot read the partner's people");

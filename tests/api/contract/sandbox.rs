@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use hubbridge::sandbox::{demo_ids, Seed};
 use serde_json::{json, Value};
 
-use crate::contract::helpers::{spawn, TestEnv};
+use crate::contract::helpers::{spawn, TestApp};
 
 async fn raw(
-    env: &TestEnv,
+    env: &TestApp,
     method: reqwest::Method,
     path_and_query: &str,
     token: Option<&str>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut rb = env
+        .sandbox
         .http
         .request(method, format!("{}{path_and_query}", env.sandbox.url()));
     if let Some(t) = token {
@@ -32,9 +33,22 @@ async fn the_control_endpoint_needs_its_token_except_for_health() {
     let env = spawn().await;
     let url = |p: &str| format!("{}/_sandbox{p}", env.sandbox.url());
 
-    let health = env.http.get(url("/health")).send().await.expect("health");
-    let anonymous = env.http.get(url("/stats")).send().await.expect("stats");
+    let health = env
+        .sandbox
+        .http
+        .get(url("/health"))
+        .send()
+        .await
+        .expect("health");
+    let anonymous = env
+        .sandbox
+        .http
+        .get(url("/stats"))
+        .send()
+        .await
+        .expect("stats");
     let wrong = env
+        .sandbox
         .http
         .get(url("/stats"))
         .bearer_auth("guess")
@@ -42,6 +56,7 @@ async fn the_control_endpoint_needs_its_token_except_for_health() {
         .await
         .expect("stats");
     let graph_token = env
+        .sandbox
         .http
         .get(url("/stats"))
         .bearer_auth(demo_ids::HUB_TOKEN)
@@ -53,8 +68,8 @@ async fn the_control_endpoint_needs_its_token_except_for_health() {
     assert_eq!(anonymous.status(), 401);
     assert_eq!(wrong.status(), 401);
     assert_eq!(graph_token.status(), 401);
-    assert!(!format!("{:?}", env.sandbox.control_token())
-        .contains(env.sandbox.control_token().expose()));
+    assert!(!format!("{:?}", env.sandbox.server.control_token())
+        .contains(env.sandbox.server.control_token().expose()));
     env.sandbox.stop().await;
 }
 
@@ -126,6 +141,7 @@ async fn paging_follows_metas_shape() {
     let (_, _, first) = raw(&env, reqwest::Method::GET, &base, Some(demo_ids::HUB_TOKEN)).await;
     let next = first["paging"]["next"].as_str().expect("next").to_string();
     let second: Value = env
+        .sandbox
         .http
         .get(&next)
         .send()
@@ -167,6 +183,7 @@ async fn list_parameters_are_accepted_in_both_quote_styles_and_as_json_bodies() 
     );
 
     let single: Value = env
+        .sandbox
         .http
         .post(&url)
         .bearer_auth(demo_ids::HUB_TOKEN)
@@ -182,6 +199,7 @@ async fn list_parameters_are_accepted_in_both_quote_styles_and_as_json_bodies() 
         .await
         .expect("json");
     let json_body: Value = env
+        .sandbox
         .http
         .post(&url)
         .bearer_auth(demo_ids::HUB_TOKEN)
@@ -193,6 +211,7 @@ async fn list_parameters_are_accepted_in_both_quote_styles_and_as_json_bodies() 
         .await
         .expect("json");
     let bad: Value = env
+        .sandbox
         .http
         .post(&url)
         .bearer_auth(demo_ids::HUB_TOKEN)
@@ -207,7 +226,7 @@ async fn list_parameters_are_accepted_in_both_quote_styles_and_as_json_bodies() 
     assert_eq!(single, json!({ "success": true }));
     assert_eq!(json_body, json!({ "success": true }));
     assert_eq!(bad["error"]["code"], 100);
-    let state = env.state(demo_ids::BUSINESS_ID).await;
+    let state = env.sandbox.state(demo_ids::BUSINESS_ID).await;
     let account = state["assets"]
         .as_array()
         .and_then(|a| {
@@ -228,7 +247,8 @@ async fn the_call_log_counts_mutations_without_tokens_and_can_be_reset() {
         env.sandbox.url(),
         demo_ids::BUSINESS_ID
     );
-    env.http
+    env.sandbox
+        .http
         .post(&url)
         .form(&[
             ("email", "logged@acme.example"),
@@ -238,9 +258,18 @@ async fn the_call_log_counts_mutations_without_tokens_and_can_be_reset() {
         .await
         .expect("invite");
 
-    let (_, log) = env.control(reqwest::Method::GET, "/calls", None).await;
-    let (status, _) = env.control(reqwest::Method::DELETE, "/calls", None).await;
-    let (_, after) = env.control(reqwest::Method::GET, "/calls", None).await;
+    let (_, log) = env
+        .sandbox
+        .control(reqwest::Method::GET, "/calls", None)
+        .await;
+    let (status, _) = env
+        .sandbox
+        .control(reqwest::Method::DELETE, "/calls", None)
+        .await;
+    let (_, after) = env
+        .sandbox
+        .control(reqwest::Method::GET, "/calls", None)
+        .await;
 
     assert_eq!(log["count"], 1);
     assert_eq!(log["calls"][0]["method"], "POST");
@@ -262,6 +291,7 @@ async fn a_batch_of_more_than_50_operations_is_refused() {
         .collect();
 
     let resp: Value = env
+        .sandbox
         .http
         .post(format!("{}/v25.0/", env.sandbox.url()))
         .bearer_auth(demo_ids::HUB_TOKEN)
@@ -284,14 +314,15 @@ async fn a_batch_of_more_than_50_operations_is_refused() {
 #[tokio::test]
 async fn added_latency_slows_graph_calls() {
     let env = spawn().await;
-    env.put(
-        "/faults/latency",
-        json!({ "latency_ms": 150, "endpoint": "me" }),
-    )
-    .await;
+    env.sandbox
+        .put(
+            "/faults/latency",
+            json!({ "latency_ms": 150, "endpoint": "me" }),
+        )
+        .await;
     let started = Instant::now();
 
-    env.client.me(&env.hub()).await.expect("me");
+    env.graph.me(&env.hub()).await.expect("me");
 
     assert!(started.elapsed() >= Duration::from_millis(150));
     env.sandbox.stop().await;
@@ -301,7 +332,7 @@ async fn added_latency_slows_graph_calls() {
 async fn invitations_can_be_declined_or_expired_through_the_control_endpoint() {
     let env = spawn().await;
     let id = env
-        .client
+        .graph
         .invite(
             &env.hub(),
             demo_ids::BUSINESS_ID,
@@ -314,14 +345,17 @@ async fn invitations_can_be_declined_or_expired_through_the_control_endpoint() {
         .await
         .expect("invite");
 
-    env.post(
-        &format!("/invitations/{}/expire", demo_ids::PENDING_INVITATION_ID),
-        json!({}),
-    )
-    .await;
-    env.post(&format!("/invitations/{id}/decline"), json!({}))
+    env.sandbox
+        .post(
+            &format!("/invitations/{}/expire", demo_ids::PENDING_INVITATION_ID),
+            json!({}),
+        )
+        .await;
+    env.sandbox
+        .post(&format!("/invitations/{id}/decline"), json!({}))
         .await;
     let (status, _) = env
+        .sandbox
         .control(
             reqwest::Method::POST,
             &format!("/invitations/{id}/accept"),
@@ -329,7 +363,7 @@ async fn invitations_can_be_declined_or_expired_through_the_control_endpoint() {
         )
         .await;
     let pending = env
-        .client
+        .graph
         .pending_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("pending");
@@ -493,11 +527,12 @@ async fn usage_headers_grow_toward_100_percent_with_an_estimate_once_full() {
 
 /// `POST /v25.0/` with these form fields and, optionally, a bearer token.
 async fn batch(
-    env: &TestEnv,
+    env: &TestApp,
     bearer: Option<&str>,
     form: &[(&str, String)],
 ) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut rb = env
+        .sandbox
         .http
         .post(format!("{}/v25.0/", env.sandbox.url()))
         .form(form);
@@ -551,7 +586,7 @@ async fn a_batch_needs_a_top_level_token_and_reports_usage_headers() {
         "{buc}"
     );
     assert!(form_headers.contains_key("x-app-usage"));
-    assert_eq!(env.stats().await["secrets_in_url"], 0);
+    assert_eq!(env.sandbox.stats().await["secrets_in_url"], 0);
     env.sandbox.stop().await;
 }
 

@@ -10,9 +10,9 @@ async fn me_and_debug_token_describe_the_hub_system_user_token() {
     let env = spawn().await;
     let hub = env.hub();
 
-    let me = env.client.me(&hub).await.expect("me");
+    let me = env.graph.me(&hub).await.expect("me");
     let info = env
-        .client
+        .graph
         .debug_token(&hub, &AccessToken::new(demo_ids::HUB_TOKEN))
         .await
         .expect("debug_token");
@@ -37,7 +37,7 @@ async fn debug_token_reports_an_expired_token_as_invalid_data_not_an_error() {
     let env = spawn().await;
 
     let info = env
-        .client
+        .graph
         .debug_token(&env.hub(), &AccessToken::new(demo_ids::EXPIRED_TOKEN))
         .await
         .expect("debug_token answers");
@@ -54,7 +54,7 @@ async fn business_info_is_typed() {
     let env = spawn().await;
 
     let b = env
-        .client
+        .graph
         .business(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("business");
@@ -75,15 +75,15 @@ async fn appsecret_proof_is_checked_when_the_sandbox_requires_it() {
     let env = spawn_with(config, Seed::demo(), |_| {}).await;
     let token = || AccessToken::new(demo_ids::HUB_TOKEN);
 
-    let good = env.client.me(&env.client.auth(token())).await;
+    let good = env.graph.me(&env.graph.auth(token())).await;
     let missing = env
-        .client
-        .me(&env.client.auth_with_secret(token(), None))
+        .graph
+        .me(&env.graph.auth_with_secret(token(), None))
         .await;
     let wrong = env
-        .client
+        .graph
         .me(&env
-            .client
+            .graph
             .auth_with_secret(token(), Some(&AppSecret::new("not-the-secret"))))
         .await;
 
@@ -111,12 +111,12 @@ async fn a_partner_token_needs_the_proof_of_the_partner_app() {
     let env = spawn_with(config, Seed::demo(), |_| {}).await;
     let token = || AccessToken::new(demo_ids::PARTNER_A_TOKEN);
 
-    let with_hub_secret = env.client.me(&env.client.auth(token())).await;
-    let partner = env.client.auth_with_secret(
+    let with_hub_secret = env.graph.me(&env.graph.auth(token())).await;
+    let partner = env.graph.auth_with_secret(
         token(),
         Some(&AppSecret::new(demo_ids::PARTNER_A_APP_SECRET)),
     );
-    let with_partner_secret = env.client.me(&partner).await;
+    let with_partner_secret = env.graph.me(&partner).await;
 
     assert!(with_hub_secret.is_err_and(|e| e
         .meta()
@@ -130,22 +130,22 @@ async fn check_token_validates_hub_and_partner_tokens() {
     let env = spawn().await;
 
     let hub = env
-        .client
+        .graph
         .check_token(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("hub token");
     let partner = env
-        .client
+        .graph
         .check_token(&env.partner_b(), demo_ids::PARTNER_B_ID)
         .await
         .expect("partner token");
     let expired = env
-        .client
+        .graph
         .check_token(&env.token(demo_ids::EXPIRED_TOKEN), demo_ids::BUSINESS_ID)
         .await
         .expect_err("expired");
     let wrong_business = env
-        .client
+        .graph
         .check_token(&env.partner_b(), demo_ids::BUSINESS_ID)
         .await
         .expect_err("a partner token cannot read the hub");
@@ -169,13 +169,15 @@ async fn check_token_reports_a_token_revoked_at_run_time_from_debug_token_data()
     let hub = env.hub();
     let inspector = env.partner_a();
     let before = env
-        .client
+        .graph
         .check_token_as(&inspector, &hub, demo_ids::BUSINESS_ID)
         .await;
-    env.post("/tokens/hub/revoke", serde_json::json!({})).await;
+    env.sandbox
+        .post("/tokens/hub/revoke", serde_json::json!({}))
+        .await;
 
     let err = env
-        .client
+        .graph
         .check_token_as(&inspector, &hub, demo_ids::BUSINESS_ID)
         .await
         .expect_err("revoked");
@@ -197,21 +199,21 @@ async fn the_inspected_token_never_appears_in_a_url() {
     let inspected = AccessToken::new(demo_ids::PARTNER_B_TOKEN);
 
     let info = env
-        .client
+        .graph
         .debug_token(&env.hub(), &inspected)
         .await
         .expect("debug_token");
-    env.client
+    env.graph
         .check_token(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("check_token");
     // A list of several pages: the sandbox's `paging.next` links carry the token.
     let people = env
-        .client
+        .graph
         .business_users(&env.hub(), demo_ids::BUSINESS_ID)
         .await
         .expect("people");
-    let stats = env.stats().await;
+    let stats = env.sandbox.stats().await;
 
     assert_eq!(info.user_id.as_deref(), Some("100000009900002"));
     assert!(people.len() > 5, "paged");
@@ -223,6 +225,7 @@ async fn the_inspected_token_never_appears_in_a_url() {
 
     // The detector itself works: the old request shape is caught.
     let caught = env
+        .sandbox
         .http
         .get(format!(
             "{}/v25.0/debug_token?input_token={}",
@@ -234,6 +237,6 @@ async fn the_inspected_token_never_appears_in_a_url() {
         .await
         .expect("raw debug_token");
     assert_eq!(caught.status(), 200);
-    assert_eq!(env.stats().await["secrets_in_url"], 1);
+    assert_eq!(env.sandbox.stats().await["secrets_in_url"], 1);
     env.sandbox.stop().await;
 }
