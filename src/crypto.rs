@@ -1,4 +1,5 @@
-//! Secrets: SCIM bearer tokens are generated here and only their SHA-256 is ever stored.
+//! Secrets: SCIM bearer tokens are generated here and only their SHA-256 is ever stored;
+//! Meta tokens and app secrets are sealed here (AES-256-GCM) before they are stored.
 //!
 //! A token is 32 random bytes in base64url behind the prefix `hbs_` (hubbridge SCIM), so a
 //! leaked token is recognisable by secret scanners. 256 bits of entropy make a slow hash
@@ -64,9 +65,84 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Seals and opens secrets stored in the database (Meta tokens, app secrets) with
+/// AES-256-GCM under `crypto.key`. Each ciphertext is bound to the row it belongs to
+/// (associated data: the row's id), so it cannot be copied to another row and opened there.
+/// Stored form: 12-byte random nonce, ciphertext, 16-byte tag.
+pub struct SecretBox {
+    key: aws_lc_rs::aead::RandomizedNonceKey,
+}
+
+/// A sealed secret could not be opened: wrong key, wrong row, or altered.
+#[derive(Debug, thiserror::Error)]
+#[error("a stored secret cannot be opened (crypto.key changed, or the row was altered)")]
+pub struct OpenError;
+
+impl SecretBox {
+    pub fn new(key: &[u8; 32]) -> Self {
+        SecretBox {
+            key: aws_lc_rs::aead::RandomizedNonceKey::new(&aws_lc_rs::aead::AES_256_GCM, key)
+                .expect("a 32-byte key fits AES-256-GCM"),
+        }
+    }
+
+    pub fn seal(&self, row_id: &str, secret: &str) -> Vec<u8> {
+        use aws_lc_rs::aead::Aad;
+        let mut in_out = secret.as_bytes().to_vec();
+        let nonce = self
+            .key
+            .seal_in_place_append_tag(Aad::from(row_id.as_bytes()), &mut in_out)
+            .expect("sealing a short secret cannot fail");
+        let mut out = nonce.as_ref().to_vec();
+        out.extend_from_slice(&in_out);
+        out
+    }
+
+    pub fn open(&self, row_id: &str, sealed: &[u8]) -> Result<Secret, OpenError> {
+        use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
+        if sealed.len() < NONCE_LEN {
+            return Err(OpenError);
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError)?;
+        let mut in_out = rest.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(row_id.as_bytes()), &mut in_out)
+            .map_err(|_| OpenError)?;
+        String::from_utf8(plain.to_vec())
+            .map(Secret)
+            .map_err(|_| OpenError)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_under_the_same_key_and_row() {
+        let sealer = SecretBox::new(&[7u8; 32]);
+        let sealed = sealer.seal("hub-1", "EAAB-meta-token");
+        assert!(!sealed
+            .windows(b"EAAB".len())
+            .any(|w| w == b"EAAB".as_slice()));
+        assert_eq!(
+            sealer.open("hub-1", &sealed).unwrap().expose(),
+            "EAAB-meta-token"
+        );
+        // Random nonces: sealing twice differs.
+        assert_ne!(sealer.seal("hub-1", "EAAB-meta-token"), sealed);
+        assert!(
+            sealer.open("hub-2", &sealed).is_err(),
+            "moved to another row"
+        );
+        assert!(SecretBox::new(&[8u8; 32]).open("hub-1", &sealed).is_err());
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert!(sealer.open("hub-1", &altered).is_err());
+        assert!(sealer.open("hub-1", &sealed[..5]).is_err());
+    }
 
     #[test]
     fn tokens_are_unique_prefixed_and_hash_deterministically() {

@@ -80,12 +80,121 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    hubs (seq) {
+        seq -> BigInt,
+        id -> Text,
+        label -> Text,
+        business_id -> Text,
+        business_name -> Text,
+        app_id -> Text,
+        login_method -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        owner -> Text,
+        access_token -> Binary,
+        app_secret -> Nullable<Binary>,
+        safeguard_percent -> Integer,
+        safeguard_window_minutes -> Integer,
+        safeguard_max_removals -> Nullable<Integer>,
+        sync_interval_hours -> Integer,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    grants (seq) {
+        seq -> BigInt,
+        id -> Text,
+        hub_seq -> BigInt,
+        group_seq -> Nullable<BigInt>,
+        user_seq -> Nullable<BigInt>,
+        hub_role -> Text,
+        business_role -> Text,
+        assets -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    members (seq) {
+        seq -> BigInt,
+        id -> Text,
+        hub_seq -> BigInt,
+        email -> Text,
+        email_ci -> Text,
+        name -> Nullable<Text>,
+        business_user_id -> Nullable<Text>,
+        invitation_id -> Nullable<Text>,
+        meta_status -> Text,
+        business_role -> Nullable<Text>,
+        assets -> Text,
+        state -> Text,
+        user_id -> Nullable<Text>,
+        hub_role -> Nullable<Text>,
+        exemption_reason -> Nullable<Text>,
+        exemption_by -> Nullable<Text>,
+        exemption_at -> Nullable<BigInt>,
+        partner_business_id -> Nullable<Text>,
+        first_seen_at -> BigInt,
+        last_seen_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tasks (seq) {
+        seq -> BigInt,
+        id -> Text,
+        hub_seq -> BigInt,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        member_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        triggered_by -> Text,
+        status -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        run_after -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        status_reason -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        progress -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    task_calls (seq) {
+        seq -> BigInt,
+        task_seq -> BigInt,
+        attempt -> Integer,
+        request -> Text,
+        target -> Text,
+        outcome -> Text,
+        at -> BigInt,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_seq));
 diesel::joinable!(group_members -> users (user_seq));
+diesel::joinable!(grants -> hubs (hub_seq));
+diesel::joinable!(members -> hubs (hub_seq));
+diesel::joinable!(tasks -> hubs (hub_seq));
+diesel::joinable!(task_calls -> tasks (task_seq));
 diesel::allow_tables_to_appear_in_same_query!(
     scim_tokens,
     users,
     user_values,
     groups,
-    group_members
+    group_members,
+    hubs,
+    grants,
+    members,
+    tasks,
+    task_calls
 );

@@ -1,0 +1,5 @@
+DROP TABLE task_calls;
+DROP TABLE tasks;
+DROP TABLE members;
+DROP TABLE grants;
+DROP TABLE hubs;
