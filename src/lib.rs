@@ -1,6 +1,7 @@
 //! hubbridge: a SCIM 2.0 provisioning bridge from an identity provider to Meta Business
 //! Manager. See `docs/` and the README for what each module owns.
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod crypto;
