@@ -10,9 +10,11 @@
 
 mod deadline;
 pub mod groups;
+pub mod hubs;
 mod pool;
 pub mod schema;
 pub mod sql;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 mod writer;

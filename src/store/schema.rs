@@ -156,6 +156,7 @@ diesel::table! {
         triggered_by -> Text,
         status -> Text,
         attempts -> Integer,
+        claims -> Integer,
         max_attempts -> Integer,
         run_after -> BigInt,
         lease_until -> Nullable<BigInt>,

@@ -16,5 +16,6 @@ mod groups;
 mod hardening;
 mod lifecycle;
 mod patch;
+mod queue;
 mod resilience;
 mod users;

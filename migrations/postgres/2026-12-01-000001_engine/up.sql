@@ -74,9 +74,10 @@ CREATE TABLE members (
 );
 CREATE INDEX members_user ON members (user_id);
 
--- The durable task queue. A worker claims a task by setting it `running` with a lease and
--- one more attempt; the attempt number is the fencing token every later write of that
--- worker must present.
+-- The durable task queue. A worker claims a task by setting it `running` with a lease, one
+-- more attempt and one more claim; the claim number is the fencing token every later write
+-- of that worker must present. `attempts` counts the attempts that used up a try (a
+-- deferral gives its attempt back); `claims` only grows.
 CREATE TABLE tasks (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -88,6 +89,7 @@ CREATE TABLE tasks (
     triggered_by TEXT NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL,
+    claims INTEGER NOT NULL,
     max_attempts INTEGER NOT NULL,
     run_after BIGINT NOT NULL,
     lease_until BIGINT,

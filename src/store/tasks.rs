@@ -1,0 +1,381 @@
+//! The durable task queue, in our own table on both databases (docs/engine.md).
+//!
+//! - **Enqueue** happens inside the transaction of the change that makes the task
+//!   necessary. A partial unique index allows one *waiting* (`pending` / `deferred`)
+//!   `reconcile_member` per (hub, user); `running` is left out, so a change that arrives
+//!   while that person's reconcile runs queues one more run after it.
+//! - **Claim** sets a due task `running` with a lease, one more attempt and one more claim.
+//!   The claim number is the fencing token: heartbeats and results name it, and a worker
+//!   whose lease ran out and was taken over finds its writes refused. (Attempts can be
+//!   given back, by a deferral; claims only grow.) A task is not claimed while
+//!   another task for the same (hub, user) runs under a live lease, nor while its hub is
+//!   paused (not `active`). PostgreSQL claims with `FOR UPDATE SKIP LOCKED`; SQLite claims
+//!   through its one writer.
+
+use diesel::prelude::*;
+
+use super::schema::tasks;
+use super::sql::{Lit, RawQuery};
+use super::{AnyConnection, StoreResult};
+
+pub const RECONCILE_MEMBER: &str = "reconcile_member";
+pub const SYNC_HUB: &str = "sync_hub";
+
+/// Task statuses.
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const RUNNING: &str = "running";
+    pub const DEFERRED: &str = "deferred";
+    pub const HELD: &str = "held";
+    pub const COMPLETED: &str = "completed";
+    pub const FAILED: &str = "failed";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = tasks)]
+pub struct TaskRow {
+    pub seq: i64,
+    pub id: String,
+    pub hub_seq: i64,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub member_id: Option<String>,
+    pub email: Option<String>,
+    pub triggered_by: String,
+    pub status: String,
+    pub attempts: i32,
+    /// The fencing token of the current (or last) claim.
+    pub claims: i32,
+    pub max_attempts: i32,
+    pub run_after: i64,
+    pub lease_until: Option<i64>,
+    pub status_reason: Option<String>,
+    pub last_error: Option<String>,
+    pub progress: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const COLUMNS: &str = "seq, id, hub_seq, kind, user_id, member_id, email, triggered_by, status, \
+     attempts, claims, max_attempts, run_after, lease_until, status_reason, last_error, progress, \
+     created_at, updated_at, finished_at";
+
+/// What every enqueue needs besides the task's subject.
+#[derive(Debug, Clone, Copy)]
+pub struct Enqueue<'a> {
+    pub triggered_by: &'a str,
+    pub max_attempts: i32,
+    pub now: i64,
+}
+
+fn new_id_sql(conn: &AnyConnection) -> &'static str {
+    match conn {
+        AnyConnection::Sqlite(_) => "lower(hex(randomblob(16)))",
+        AnyConnection::Postgresql(_) => "replace(gen_random_uuid()::text, '-', '')",
+    }
+}
+
+/// Queues a reconcile of every (hub, user) found by `pairs`, a SELECT of `hub_seq, user_id`
+/// rows with `?` binds `binds`; pairs that already have a waiting reconcile are skipped.
+/// Disconnected hubs are left out. Returns how many were queued.
+fn enqueue_pairs(
+    conn: &mut AnyConnection,
+    pairs: &str,
+    mut binds: Vec<Lit>,
+    e: Enqueue<'_>,
+) -> StoreResult<usize> {
+    let sql = format!(
+        "INSERT INTO tasks (id, hub_seq, kind, user_id, triggered_by, status, attempts, \
+         claims, max_attempts, run_after, created_at, updated_at) \
+         SELECT {}, x.hub_seq, 'reconcile_member', x.user_id, ?, 'pending', 0, 0, ?, ?, ?, ? \
+         FROM ({pairs}) x JOIN hubs h ON h.seq = x.hub_seq \
+         WHERE h.status <> 'disconnected' \
+         ON CONFLICT DO NOTHING",
+        new_id_sql(conn)
+    );
+    let mut all = vec![
+        Lit::Text(e.triggered_by.to_string()),
+        Lit::Int(e.max_attempts.into()),
+        Lit::Int(e.now),
+        Lit::Int(e.now),
+        Lit::Int(e.now),
+    ];
+    all.append(&mut binds);
+    Ok(RawQuery::marked(&sql, all).execute(conn)?)
+}
+
+/// Hubs whose access for this user may have changed: those whose grants reach the user
+/// (directly or through a group) and those where the user is a member already.
+pub fn enqueue_for_user(
+    conn: &mut AnyConnection,
+    user_seq: i64,
+    user_id: &str,
+    e: Enqueue<'_>,
+) -> StoreResult<usize> {
+    let pairs = "SELECT g.hub_seq, u.id AS user_id FROM grants g JOIN users u ON u.seq = ? \
+                 WHERE g.user_seq = u.seq OR g.group_seq IN \
+                 (SELECT gm.group_seq FROM group_members gm WHERE gm.user_seq = u.seq) \
+                 UNION SELECT m.hub_seq, m.user_id FROM members m WHERE m.user_id = ?";
+    enqueue_pairs(
+        conn,
+        pairs,
+        vec![Lit::Int(user_seq), Lit::Text(user_id.to_string())],
+        e,
+    )
+}
+
+/// After members joined or left a group: the named users on every hub that grants the
+/// group something, and on every hub where they are members already.
+pub fn enqueue_for_group_change(
+    conn: &mut AnyConnection,
+    group_seq: i64,
+    user_ids: &[String],
+    e: Enqueue<'_>,
+) -> StoreResult<usize> {
+    let mut queued = 0;
+    // Bounded statements: a PATCH may name thousands of members.
+    for chunk in user_ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let pairs = format!(
+            "SELECT g.hub_seq, u.id AS user_id FROM grants g, users u \
+             WHERE g.group_seq = ? AND u.id IN ({marks}) \
+             UNION SELECT m.hub_seq, m.user_id FROM members m WHERE m.user_id IN ({marks})"
+        );
+        let ids = chunk.iter().map(|id| Lit::Text(id.clone()));
+        let mut binds = vec![Lit::Int(group_seq)];
+        binds.extend(ids.clone());
+        binds.extend(ids);
+        queued += enqueue_pairs(conn, &pairs, binds, e)?;
+    }
+    Ok(queued)
+}
+
+/// Before a group is deleted (its grants go with it): every member of the group on every
+/// hub that grants the group something.
+pub fn enqueue_for_group(
+    conn: &mut AnyConnection,
+    group_seq: i64,
+    e: Enqueue<'_>,
+) -> StoreResult<usize> {
+    let pairs = "SELECT g.hub_seq, u.id AS user_id FROM grants g \
+                 JOIN group_members gm ON gm.group_seq = g.group_seq \
+                 JOIN users u ON u.seq = gm.user_seq WHERE g.group_seq = ?";
+    enqueue_pairs(conn, pairs, vec![Lit::Int(group_seq)], e)
+}
+
+/// Claims up to `limit` due tasks: `running`, one more attempt, leased until
+/// `lease_until`. A `running` task whose lease ran out (its worker died) is due again.
+pub fn claim(
+    conn: &mut AnyConnection,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> StoreResult<Vec<TaskRow>> {
+    let lock = match conn {
+        AnyConnection::Sqlite(_) => "",
+        AnyConnection::Postgresql(_) => " FOR UPDATE OF t SKIP LOCKED",
+    };
+    let sql = format!(
+        "UPDATE tasks SET status = 'running', attempts = attempts + 1, claims = claims + 1, \
+         lease_until = ?, \
+         updated_at = ? WHERE seq IN (SELECT t.seq FROM tasks t JOIN hubs h ON h.seq = t.hub_seq \
+         WHERE h.status = 'active' \
+         AND ((t.status IN ('pending', 'deferred') AND t.run_after <= ?) \
+              OR (t.status = 'running' AND t.lease_until < ?)) \
+         AND NOT EXISTS (SELECT 1 FROM tasks r WHERE r.status = 'running' \
+              AND r.lease_until >= ? AND r.hub_seq = t.hub_seq AND r.user_id = t.user_id \
+              AND r.seq <> t.seq) \
+         ORDER BY t.run_after, t.seq LIMIT ?{lock}) RETURNING {COLUMNS}"
+    );
+    let binds = vec![
+        Lit::Int(lease_until),
+        Lit::Int(now),
+        Lit::Int(now),
+        Lit::Int(now),
+        Lit::Int(now),
+        Lit::Int(limit),
+    ];
+    let mut rows: Vec<TaskRow> = RawQuery::marked(&sql, binds).load(conn)?;
+    rows.sort_by_key(|r| (r.run_after, r.seq));
+    Ok(rows)
+}
+
+/// Renews a lease; false when the task is no longer this claim's (fenced).
+pub fn heartbeat(
+    conn: &mut AnyConnection,
+    seq: i64,
+    claim: i32,
+    lease_until: i64,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::seq.eq(seq))
+            .filter(tasks::claims.eq(claim))
+            .filter(tasks::status.eq(status::RUNNING)),
+    )
+    .set(tasks::lease_until.eq(Some(lease_until)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    /// Run again at `run_after` (status `pending`), after a failure worth retrying.
+    Retry {
+        run_after: i64,
+        error: String,
+    },
+    /// Wait until `run_after` (status `deferred`) without using up attempts: Meta throttles,
+    /// or a restriction lasts. The attempt is given back.
+    Defer {
+        run_after: i64,
+        reason: String,
+    },
+    /// Given up: `failed`, with Meta's message.
+    Failed {
+        reason: String,
+        error: Option<String>,
+    },
+    /// Waits for an owner's decision (the safeguard).
+    Held {
+        reason: String,
+    },
+}
+
+/// Records the end of the attempt that holds claim `task.claims` (the row as claimed).
+/// False when that claim no longer holds the task (its lease ran out and another worker took it over): nothing is written.
+/// A task that goes back to waiting while a twin waits already (a change arrived while it
+/// ran) absorbs the twin: the twin is cancelled, since the reconcile computes the state
+/// *then* anyway.
+pub fn finish(
+    conn: &mut AnyConnection,
+    task: &TaskRow,
+    outcome: &Outcome,
+    now: i64,
+) -> StoreResult<bool> {
+    let current: Option<(i32, String)> = {
+        let q = tasks::table
+            .filter(tasks::seq.eq(task.seq))
+            .select((tasks::claims, tasks::status));
+        match conn {
+            AnyConnection::Postgresql(_) => {
+                let sql = "SELECT claims, status FROM tasks WHERE seq = ? FOR UPDATE";
+                #[derive(QueryableByName)]
+                struct Now {
+                    #[diesel(sql_type = diesel::sql_types::Integer)]
+                    claims: i32,
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    status: String,
+                }
+                let rows: Vec<Now> = RawQuery::marked(sql, vec![Lit::Int(task.seq)]).load(conn)?;
+                rows.into_iter().next().map(|r| (r.claims, r.status))
+            }
+            AnyConnection::Sqlite(_) => q.first(conn).optional()?,
+        }
+    };
+    if current != Some((task.claims, status::RUNNING.to_string())) {
+        return Ok(false);
+    }
+    let waiting_again = matches!(outcome, Outcome::Retry { .. } | Outcome::Defer { .. });
+    if waiting_again && task.kind == RECONCILE_MEMBER {
+        diesel::update(
+            tasks::table
+                .filter(tasks::hub_seq.eq(task.hub_seq))
+                .filter(tasks::user_id.eq(&task.user_id))
+                .filter(tasks::kind.eq(RECONCILE_MEMBER))
+                .filter(tasks::status.eq_any([status::PENDING, status::DEFERRED]))
+                .filter(tasks::seq.ne(task.seq)),
+        )
+        .set((
+            tasks::status.eq(status::CANCELLED),
+            tasks::status_reason.eq(Some(format!("merged into task {}", task.id))),
+            tasks::updated_at.eq(now),
+            tasks::finished_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+    }
+    let target = tasks::table.filter(tasks::seq.eq(task.seq));
+    let n = match outcome {
+        Outcome::Completed => diesel::update(target)
+            .set((
+                tasks::status.eq(status::COMPLETED),
+                tasks::lease_until.eq(None::<i64>),
+                tasks::updated_at.eq(now),
+                tasks::finished_at.eq(Some(now)),
+            ))
+            .execute(conn)?,
+        Outcome::Retry { run_after, error } => diesel::update(target)
+            .set((
+                tasks::status.eq(status::PENDING),
+                tasks::run_after.eq(*run_after),
+                tasks::lease_until.eq(None::<i64>),
+                tasks::last_error.eq(Some(error)),
+                tasks::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        Outcome::Defer { run_after, reason } => diesel::update(target)
+            .set((
+                tasks::status.eq(status::DEFERRED),
+                tasks::attempts.eq(task.attempts - 1),
+                tasks::run_after.eq(*run_after),
+                tasks::lease_until.eq(None::<i64>),
+                tasks::status_reason.eq(Some(reason)),
+                tasks::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        Outcome::Failed { reason, error } => diesel::update(target)
+            .set((
+                tasks::status.eq(status::FAILED),
+                tasks::lease_until.eq(None::<i64>),
+                tasks::status_reason.eq(Some(reason)),
+                tasks::last_error.eq(error.as_ref()),
+                tasks::updated_at.eq(now),
+                tasks::finished_at.eq(Some(now)),
+            ))
+            .execute(conn)?,
+        Outcome::Held { reason } => diesel::update(target)
+            .set((
+                tasks::status.eq(status::HELD),
+                tasks::attempts.eq(task.attempts - 1),
+                tasks::lease_until.eq(None::<i64>),
+                tasks::status_reason.eq(Some(reason)),
+                tasks::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// Gives claimed work back at shutdown: the attempt did not happen.
+pub fn release(conn: &mut AnyConnection, task: &TaskRow, now: i64) -> StoreResult<bool> {
+    finish(
+        conn,
+        task,
+        &Outcome::Defer {
+            run_after: now,
+            reason: "given back at shutdown".into(),
+        },
+        now,
+    )
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<TaskRow>> {
+    Ok(tasks::table
+        .filter(tasks::id.eq(id))
+        .select(TaskRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Tasks of a hub, oldest first (for tests and the admin API's list).
+pub fn for_hub(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<Vec<TaskRow>> {
+    Ok(tasks::table
+        .filter(tasks::hub_seq.eq(hub_seq))
+        .order(tasks::seq.asc())
+        .select(TaskRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,327 @@
+//! The task queue's guarantees, on both databases: one waiting reconcile per (hub, user),
+//! one more when a change arrives during a run, claims with leases, fencing of a worker
+//! whose lease was taken over, and no claim while the same person's reconcile runs.
+
+use diesel::prelude::*;
+use hubbridge::store::hubs::{self, GrantRow, HubRow};
+use hubbridge::store::schema::{groups, users};
+use hubbridge::store::tasks::{self, status, Enqueue, Outcome, TaskRow};
+use hubbridge::store::{now_micros, StoreError};
+
+use crate::both;
+use crate::helpers::*;
+
+const E: Enqueue<'static> = Enqueue {
+    triggered_by: "scim",
+    max_attempts: 5,
+    now: 0,
+};
+
+async fn hub(app: &TestApp, business_id: &str) -> HubRow {
+    let row = HubRow {
+        seq: 0,
+        id: format!("hub-{business_id}"),
+        label: "Test".into(),
+        business_id: business_id.into(),
+        business_name: "Biz".into(),
+        app_id: "app".into(),
+        login_method: "sso".into(),
+        status: hubs::status::ACTIVE.into(),
+        status_reason: None,
+        owner: "admin".into(),
+        access_token: vec![1, 2, 3],
+        app_secret: None,
+        safeguard_percent: 20,
+        safeguard_window_minutes: 60,
+        safeguard_max_removals: None,
+        sync_interval_hours: 24,
+        created_at: 0,
+        updated_at: 0,
+    };
+    app.store
+        .write(move |c| hubs::insert(c, &row))
+        .await
+        .expect("hub")
+}
+
+async fn seq_of(app: &TestApp, user_id: &str) -> i64 {
+    let id = user_id.to_string();
+    app.store
+        .read(move |c| {
+            Ok(users::table
+                .filter(users::id.eq(&id))
+                .select(users::seq)
+                .first(c)?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn group_seq(app: &TestApp, group_id: &str) -> i64 {
+    let id = group_id.to_string();
+    app.store
+        .read(move |c| {
+            Ok(groups::table
+                .filter(groups::id.eq(&id))
+                .select(groups::seq)
+                .first(c)?)
+        })
+        .await
+        .unwrap()
+}
+
+async fn grant_group(app: &TestApp, hub: &HubRow, group_seq: i64) {
+    let g = GrantRow {
+        seq: 0,
+        id: format!("grant-{}-{group_seq}", hub.seq),
+        hub_seq: hub.seq,
+        group_seq: Some(group_seq),
+        user_seq: None,
+        hub_role: "collaborator".into(),
+        business_role: "EMPLOYEE".into(),
+        assets: "[]".into(),
+        created_at: 0,
+        updated_at: 0,
+    };
+    app.store
+        .write(move |c| hubs::insert_grant(c, &g))
+        .await
+        .unwrap();
+}
+
+async fn enqueue_user(app: &TestApp, user_id: &str) -> usize {
+    let seq = seq_of(app, user_id).await;
+    let id = user_id.to_string();
+    app.store
+        .write(move |c| tasks::enqueue_for_user(c, seq, &id, E))
+        .await
+        .unwrap()
+}
+
+async fn tasks_of(app: &TestApp, hub: &HubRow) -> Vec<TaskRow> {
+    let seq = hub.seq;
+    app.store
+        .read(move |c| tasks::for_hub(c, seq))
+        .await
+        .unwrap()
+}
+
+async fn claim(app: &TestApp, now: i64, lease: i64) -> Vec<TaskRow> {
+    app.store
+        .write(move |c| tasks::claim(c, now, now + lease, 10))
+        .await
+        .unwrap()
+}
+
+async fn finish(app: &TestApp, task: &TaskRow, outcome: Outcome, now: i64) -> bool {
+    let task = task.clone();
+    app.store
+        .write(move |c| tasks::finish(c, &task, &outcome, now))
+        .await
+        .unwrap()
+}
+
+/// A user in a group that a hub grants something to.
+async fn granted_user(app: &TestApp, name: &str) -> (HubRow, String) {
+    let hub = hub(app, "5550001").await;
+    let user = app.create_user(name).await;
+    let uid = user["id"].as_str().unwrap().to_string();
+    let group = app.create_group("Marketing", &[&uid]).await;
+    let gseq = group_seq(app, group["id"].as_str().unwrap()).await;
+    grant_group(app, &hub, gseq).await;
+    (hub, uid)
+}
+
+both!(
+    one_waiting_reconcile_per_person_and_one_more_while_it_runs,
+    |app| async move {
+        let (hub, uid) = granted_user(&app, "ada@example.com").await;
+        let other = app.create_user("bob@example.com").await;
+        assert_eq!(enqueue_user(&app, &uid).await, 1);
+        assert_eq!(enqueue_user(&app, &uid).await, 0, "already waiting");
+        assert_eq!(
+            enqueue_user(&app, other["id"].as_str().unwrap()).await,
+            0,
+            "no grant reaches bob"
+        );
+        let claimed = claim(&app, 1_000, 30_000_000).await;
+        assert_eq!(claimed.len(), 1);
+        let running = &claimed[0];
+        assert_eq!(
+            (running.status.as_str(), running.attempts, running.claims),
+            (status::RUNNING, 1, 1)
+        );
+        // A change arrives while it runs: one more run is queued, and only one.
+        assert_eq!(enqueue_user(&app, &uid).await, 1);
+        assert_eq!(enqueue_user(&app, &uid).await, 0);
+        // ...and not claimed while the first runs under a live lease.
+        assert!(claim(&app, 2_000, 30_000_000).await.is_empty());
+        assert!(finish(&app, running, Outcome::Completed, 3_000).await);
+        let next = claim(&app, 4_000, 30_000_000).await;
+        assert_eq!(next.len(), 1);
+        assert_ne!(next[0].id, running.id);
+        let all = tasks_of(&app, &hub).await;
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].status, status::COMPLETED);
+        assert!(all[0].finished_at.is_some());
+    }
+);
+
+both!(
+    a_worker_whose_lease_was_taken_over_cannot_record_its_result,
+    |app| async move {
+        let (_hub, uid) = granted_user(&app, "ada@example.com").await;
+        enqueue_user(&app, &uid).await;
+        let first = claim(&app, 1_000, 10_000).await.remove(0);
+        // The worker dies: its lease runs out and another worker takes the task over.
+        assert!(
+            claim(&app, 5_000, 10_000).await.is_empty(),
+            "lease still live"
+        );
+        let second = claim(&app, 20_000, 10_000).await.remove(0);
+        assert_eq!(second.id, first.id);
+        assert_eq!((second.attempts, second.claims), (2, 2));
+        // The first worker comes back: its heartbeat and its result are refused.
+        let (seq, claim1) = (first.seq, first.claims);
+        let beat = app
+            .store
+            .write(move |c| tasks::heartbeat(c, seq, claim1, 99_000))
+            .await
+            .unwrap();
+        assert!(!beat, "fenced heartbeat");
+        assert!(!finish(&app, &first, Outcome::Completed, 21_000).await);
+        let (seq, claim2) = (second.seq, second.claims);
+        let beat = app
+            .store
+            .write(move |c| tasks::heartbeat(c, seq, claim2, 99_000))
+            .await
+            .unwrap();
+        assert!(beat);
+        assert!(
+            finish(
+                &app,
+                &second,
+                Outcome::Failed {
+                    reason: "code 3914: last admin".into(),
+                    error: None
+                },
+                22_000
+            )
+            .await
+        );
+        let id = second.id.clone();
+        let row = app
+            .store
+            .read(move |c| tasks::find(c, &id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, status::FAILED);
+        assert_eq!(row.status_reason.as_deref(), Some("code 3914: last admin"));
+    }
+);
+
+both!(
+    a_retry_absorbs_the_run_queued_meanwhile_and_a_deferral_gives_its_attempt_back,
+    |app| async move {
+        let (hub, uid) = granted_user(&app, "ada@example.com").await;
+        enqueue_user(&app, &uid).await;
+        let running = claim(&app, 1_000, 30_000_000).await.remove(0);
+        enqueue_user(&app, &uid).await;
+        let retry = Outcome::Retry {
+            run_after: 50_000,
+            error: "transient".into(),
+        };
+        assert!(finish(&app, &running, retry, 2_000).await);
+        let all = tasks_of(&app, &hub).await;
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].status, status::PENDING);
+        assert_eq!(all[1].status, status::CANCELLED);
+        assert_eq!(
+            all[1].status_reason.as_deref(),
+            Some(format!("merged into task {}", running.id).as_str())
+        );
+        assert!(claim(&app, 10_000, 1_000).await.is_empty(), "not due yet");
+        let again = claim(&app, 50_000, 30_000_000).await.remove(0);
+        assert_eq!((again.attempts, again.claims), (2, 2));
+        let defer = Outcome::Defer {
+            run_after: 90_000,
+            reason: "throttled by Meta".into(),
+        };
+        assert!(finish(&app, &again, defer, 51_000).await);
+        let third = claim(&app, 90_000, 30_000_000).await.remove(0);
+        assert_eq!(
+            (third.attempts, third.claims),
+            (2, 3),
+            "the deferred attempt was given back; claims only grow"
+        );
+    }
+);
+
+both!(a_paused_hub_s_work_waits, |app| async move {
+    let (hub, uid) = granted_user(&app, "ada@example.com").await;
+    enqueue_user(&app, &uid).await;
+    let seq = hub.seq;
+    app.store
+        .write(move |c| {
+            hubs::set_status(
+                c,
+                seq,
+                hubs::status::NEEDS_REAUTH,
+                Some("token revoked"),
+                now_micros(),
+            )
+        })
+        .await
+        .unwrap();
+    assert!(claim(&app, 1_000, 1_000).await.is_empty());
+    app.store
+        .write(move |c| hubs::set_status(c, seq, hubs::status::ACTIVE, None, now_micros()))
+        .await
+        .unwrap();
+    assert_eq!(claim(&app, 1_000, 1_000).await.len(), 1);
+});
+
+both!(concurrent_claims_never_share_a_task, |app| async move {
+    let hub = hub(&app, "5550001").await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let u = app.create_user(&format!("u{i}@example.com")).await;
+        ids.push(u["id"].as_str().unwrap().to_string());
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let group = app.create_group("All", &refs).await;
+    let gseq = group_seq(&app, group["id"].as_str().unwrap()).await;
+    grant_group(&app, &hub, gseq).await;
+    let queued = app
+        .store
+        .write(move |c| tasks::enqueue_for_group(c, gseq, E))
+        .await
+        .unwrap();
+    assert_eq!(queued, 40);
+    let mut claimers = Vec::new();
+    for _ in 0..8 {
+        let store = app.store.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .write(|c| tasks::claim(c, 1_000, 1_000_000, 3))
+                    .await
+                    .map_err(|e: StoreError| e)
+                    .unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|t| t.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.unwrap());
+    }
+    let unique: std::collections::HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 40, "every task claimed");
+    assert_eq!(unique.len(), 40, "none claimed twice");
+});
