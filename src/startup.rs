@@ -80,7 +80,7 @@ async fn not_found() -> HttpResponse {
 fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Result<Server> {
     let public_url = Some(settings.server.public_url.clone()).filter(|u| !u.is_empty());
     let scim_state = web::Data::new(ScimState {
-        directory: Directory::new(store.clone()),
+        directory: Directory::new(store.clone(), settings.engine.max_attempts),
         settings: settings.scim.clone(),
         public_url,
         trust_forwarded_headers: settings.server.trust_forwarded_headers,

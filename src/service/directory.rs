@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::{Actor, ServiceError};
 use crate::store::groups::{self, GroupRow, MemberRow};
 use crate::store::sql::{fold, Col, Cond};
+use crate::store::tasks::{self, Enqueue};
 use crate::store::users::{self, UserColumns, UserRow, ValueRow};
 use crate::store::{now_micros, AnyConnection, Store, StoreError};
 
@@ -54,6 +55,8 @@ pub struct ListSpec {
 #[derive(Clone)]
 pub struct Directory {
     store: Store,
+    /// `engine.max_attempts`, given to the tasks the directory's changes enqueue.
+    max_attempts: i32,
 }
 
 /// A change to a user's document that the caller knows how to make: the SCIM edge hands in
@@ -138,8 +141,25 @@ impl From<diesel::result::Error> for TxError {
 }
 
 impl Directory {
-    pub fn new(store: Store) -> Self {
-        Directory { store }
+    pub fn new(store: Store, max_attempts: u32) -> Self {
+        Directory {
+            store,
+            max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
+        }
+    }
+
+    /// How this actor's changes enqueue their reconciles (the time is taken when the
+    /// transaction runs).
+    fn enqueue(&self, actor: &Actor) -> Enqueue<'static> {
+        Enqueue {
+            triggered_by: match actor {
+                Actor::ScimToken { .. } => "scim",
+                Actor::Admin { .. } | Actor::Cli => "admin",
+                Actor::Task { .. } => "sync",
+            },
+            max_attempts: self.max_attempts,
+            now: 0,
+        }
     }
 
     /// Runs `f` in one write transaction; any error returned by `f` rolls it back.
@@ -202,6 +222,7 @@ impl Directory {
         let id = id.to_string();
         let (cols, values) = user_columns(&doc);
         let attrs = Value::Object(doc.clone()).to_string();
+        let e = self.enqueue(actor);
         let (row, groups) = self
             .tx(move |c| {
                 let (current, groups) = users::find_with_groups(c, &id, true)?
@@ -210,12 +231,8 @@ impl Directory {
                 let row = if current.attrs == attrs {
                     current
                 } else {
-                    let (old_cols, old_values) = user_columns(&parse_doc(&current)?);
-                    let change = users::Change {
-                        before: (&old_cols, &old_values),
-                        after: (&cols, &values),
-                    };
-                    users::update(c, &current, change, &attrs, now_micros())?
+                    let before = user_columns(&parse_doc(&current)?);
+                    store_patch(c, &current, &before, &(cols, values), &attrs, e)?
                 };
                 Ok((row, groups))
             })
@@ -241,6 +258,7 @@ impl Directory {
         if !plausible_id(id) {
             return Err(not_found_user(StoreError::NotFound));
         }
+        let e = self.enqueue(actor);
         let heavy = patch.is_heavy();
         let patch = std::sync::Arc::new(patch);
         // An everyday PATCH (a few operations) costs less than a read: it runs inside the
@@ -278,7 +296,7 @@ impl Directory {
             let stored = self
                 .store
                 .write(move |c| -> Result<UserRow, TxError> {
-                    Ok(store_patch(c, &current, &before, &after, &attrs)?)
+                    Ok(store_patch(c, &current, &before, &after, &attrs, e)?)
                 })
                 .await;
             match stored {
@@ -307,7 +325,7 @@ impl Directory {
                 let row = if attrs == current.attrs {
                     current
                 } else {
-                    store_patch(c, &current, &before, &after, &attrs)?
+                    store_patch(c, &current, &before, &after, &attrs, e)?
                 };
                 Ok((row, doc, groups))
             })
@@ -325,11 +343,15 @@ impl Directory {
         if !plausible_id(id) {
             return Err(not_found_user(StoreError::NotFound));
         }
+        let e = self.enqueue(actor);
         let uid = id.to_string();
         self.tx(move |c| {
             let current = users::find_for_update(c, &uid)?
                 .ok_or_else(|| not_found_user(StoreError::NotFound))?;
             check_version(&if_match, current.version)?;
+            // Before the delete, while the user's grants and memberships still say where
+            // the user has access.
+            tasks::enqueue_for_user(c, current.seq, &current.id, at_now(e))?;
             users::delete(c, current.seq)?;
             Ok(())
         })
@@ -415,6 +437,7 @@ impl Directory {
         if !plausible_id(id) {
             return Err(not_found_group(StoreError::NotFound));
         }
+        let e = self.enqueue(actor);
         let id = id.to_string();
         let (row, members) = self
             .tx(move |c| {
@@ -442,6 +465,10 @@ impl Directory {
                     .collect();
                 let removed = groups::remove_members(c, current.seq, &leaving)?;
                 let added = groups::add_members(c, current.seq, &joining)?;
+                if added + removed > 0 {
+                    let moved: Vec<String> = leaving.iter().chain(&joining).cloned().collect();
+                    tasks::enqueue_for_group_change(c, current.seq, &moved, at_now(e))?;
+                }
                 let changed = added + removed > 0
                     || display_name != current.display_name
                     || external_id != current.external_id;
@@ -481,6 +508,7 @@ impl Directory {
         if !plausible_id(id) {
             return Err(not_found_group(StoreError::NotFound));
         }
+        let e = self.enqueue(actor);
         let id = id.to_string();
         let (row, added, removed) = self
             .tx(move |c| {
@@ -497,9 +525,22 @@ impl Directory {
                             removed += groups::remove_members(c, current.seq, ids)?
                         }
                         MemberChange::RemoveAll => {
+                            tasks::enqueue_for_group(c, current.seq, at_now(e))?;
                             removed += groups::remove_all_members(c, current.seq)?
                         }
                     }
+                }
+                if added + removed > 0 {
+                    let moved: Vec<String> = change
+                        .members
+                        .iter()
+                        .flat_map(|m| match m {
+                            MemberChange::Add(ids) | MemberChange::Remove(ids) => ids.as_slice(),
+                            MemberChange::RemoveAll => &[],
+                        })
+                        .cloned()
+                        .collect();
+                    tasks::enqueue_for_group_change(c, current.seq, &moved, at_now(e))?;
                 }
                 let display = change
                     .display_name
@@ -533,11 +574,14 @@ impl Directory {
         if !plausible_id(id) {
             return Err(not_found_group(StoreError::NotFound));
         }
+        let e = self.enqueue(actor);
         let gid = id.to_string();
         self.tx(move |c| {
             let current = groups::find_for_update(c, &gid)?
                 .ok_or_else(|| not_found_group(StoreError::NotFound))?;
             check_version(&if_match, current.version)?;
+            // Before the delete: its grants go with it.
+            tasks::enqueue_for_group(c, current.seq, at_now(e))?;
             groups::delete(c, current.seq)?;
             Ok(())
         })
@@ -633,19 +677,44 @@ fn patched(current: &UserRow, patch: &dyn UserPatch) -> Result<Patched, ServiceE
 
 type Copies = (UserColumns, Vec<ValueRow>);
 
-/// Stores a patched user over `current` (only if it is still that version).
+/// Stores a changed user over `current` (only if it is still that version), and queues
+/// the reconciles of the hubs where the change can matter: when the user was activated or
+/// deactivated, or the address an invitation goes to changed.
 fn store_patch(
     c: &mut AnyConnection,
     current: &UserRow,
     before: &Copies,
     after: &Copies,
     attrs: &str,
+    e: Enqueue<'static>,
 ) -> Result<UserRow, StoreError> {
     let change = users::Change {
         before: (&before.0, &before.1),
         after: (&after.0, &after.1),
     };
-    users::update(c, current, change, attrs, now_micros())
+    let row = users::update(c, current, change, attrs, now_micros())?;
+    if access_relevant(before, after) {
+        tasks::enqueue_for_user(c, row.seq, &row.id, at_now(e))?;
+    }
+    Ok(row)
+}
+
+/// Does a change of a user matter to Meta? Its `active` flag, its `userName`, or its
+/// emails (the invitation goes to the primary one).
+fn access_relevant(before: &Copies, after: &Copies) -> bool {
+    let emails = |c: &Copies| -> Vec<ValueRow> {
+        c.1.iter().filter(|v| v.attr == "emails").cloned().collect()
+    };
+    before.0.active != after.0.active
+        || before.0.user_name != after.0.user_name
+        || emails(before) != emails(after)
+}
+
+fn at_now(e: Enqueue<'static>) -> Enqueue<'static> {
+    Enqueue {
+        now: now_micros(),
+        ..e
+    }
 }
 
 fn parse_doc(row: &UserRow) -> Result<Map<String, Value>, ServiceError> {

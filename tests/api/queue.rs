@@ -8,6 +8,8 @@ use hubbridge::store::schema::{groups, users};
 use hubbridge::store::tasks::{self, status, Enqueue, Outcome, TaskRow};
 use hubbridge::store::{now_micros, StoreError};
 
+use serde_json::json;
+
 use crate::both;
 use crate::helpers::*;
 
@@ -325,3 +327,125 @@ both!(concurrent_claims_never_share_a_task, |app| async move {
     assert_eq!(all.len(), 40, "every task claimed");
     assert_eq!(unique.len(), 40, "none claimed twice");
 });
+
+/// Completes every due task; returns the users they were for, sorted.
+async fn drain(app: &TestApp) -> Vec<String> {
+    let mut users = Vec::new();
+    loop {
+        let got = claim(app, now_micros(), 30_000_000).await;
+        if got.is_empty() {
+            break;
+        }
+        for t in got {
+            assert!(finish(app, &t, Outcome::Completed, now_micros()).await);
+            users.push(t.user_id.clone().unwrap_or_default());
+        }
+    }
+    users.sort();
+    users
+}
+
+both!(
+    scim_changes_queue_reconciles_in_their_own_transaction,
+    |app| async move {
+        let hub = hub(&app, "5550001").await;
+        let ada = app.create_user("ada@example.com").await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let bob = app.create_user("bob@example.com").await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let group = app.create_group("Marketing", &[]).await;
+        let gid = group["id"].as_str().unwrap().to_string();
+        grant_group(&app, &hub, group_seq(&app, &gid).await).await;
+        assert!(drain(&app).await.is_empty(), "creates queue nothing");
+
+        let add = |who: &str| json!([{"op": "add", "path": "members", "value": [{"value": who}]}]);
+        assert_eq!(
+            app.patch(&format!("/Groups/{gid}"), add(&ada))
+                .await
+                .status(),
+            204
+        );
+        assert_eq!(
+            drain(&app).await,
+            vec![ada.clone()],
+            "joined a granted group"
+        );
+
+        // A change that does not matter to Meta queues nothing; deactivation does.
+        let title = json!([{"op": "replace", "path": "title", "value": "CTO"}]);
+        assert_eq!(
+            app.patch(&format!("/Users/{ada}"), title).await.status(),
+            200
+        );
+        assert!(drain(&app).await.is_empty());
+        let off = json!([{"op": "replace", "path": "active", "value": false}]);
+        assert_eq!(app.patch(&format!("/Users/{ada}"), off).await.status(), 200);
+        assert_eq!(drain(&app).await, vec![ada.clone()], "deactivated");
+
+        // A refused write queues nothing.
+        let r = app
+            .client
+            .patch(app.url(&format!("/Groups/{gid}")))
+            .bearer_auth(&app.token)
+            .header("If-Match", "W/\"999\"")
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"schemas": [PATCH_SCHEMA], "Operations": add(&bob)}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 412);
+        assert!(drain(&app).await.is_empty());
+
+        // Leaving the group; a whole-list PUT; the group deleted; the user deleted.
+        let remove = json!([{"op": "remove", "path": format!("members[value eq \"{ada}\"]")}]);
+        assert_eq!(
+            app.patch(&format!("/Groups/{gid}"), remove).await.status(),
+            204
+        );
+        assert_eq!(drain(&app).await, vec![ada.clone()], "left the group");
+        let put = json!({"schemas": [GROUP_SCHEMA], "displayName": "Marketing",
+                         "members": [{"value": ada}, {"value": bob}]});
+        assert_eq!(app.put(&format!("/Groups/{gid}"), put).await.status(), 200);
+        let mut both_users = vec![ada.clone(), bob.clone()];
+        both_users.sort();
+        assert_eq!(drain(&app).await, both_users, "joined by PUT");
+        assert_eq!(app.delete(&format!("/Groups/{gid}")).await.status(), 204);
+        assert_eq!(drain(&app).await, both_users, "group deleted");
+        let seq = hub.seq;
+        let grants = app
+            .store
+            .read(move |c| hubs::grants_of(c, seq))
+            .await
+            .unwrap();
+        assert!(grants.is_empty(), "the group's grants went with it");
+    }
+);
+
+both!(
+    deleting_a_granted_user_queues_its_reconcile,
+    |app| async move {
+        let (hub, uid) = granted_user(&app, "ada@example.com").await;
+        let assert_queued = |expected: usize| {
+            let app = &app;
+            let seq = hub.seq;
+            async move {
+                let waiting = app
+                    .store
+                    .read(move |c| tasks::for_hub(c, seq))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|t| t.status == status::PENDING)
+                    .count();
+                assert_eq!(waiting, expected);
+            }
+        };
+        assert_queued(0).await;
+        assert_eq!(app.delete(&format!("/Users/{uid}")).await.status(), 204);
+        assert_queued(1).await;
+    }
+);
