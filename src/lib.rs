@@ -11,4 +11,5 @@ pub mod scim;
 pub mod service;
 pub mod startup;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;

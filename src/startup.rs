@@ -9,15 +9,21 @@ use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::meta::{GraphClient, GraphConfig};
 use crate::scim::{self, auth::TokenCache, ScimState};
 use crate::service::directory::Directory;
+use crate::service::hubs::Hubs;
 use crate::service::tokens::Tokens;
 use crate::store::Store;
+use crate::tasks::{Engine, Tuning};
 
 pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    engine: Engine,
+    hubs: Hubs,
 }
 
 impl Application {
@@ -37,12 +43,42 @@ impl Application {
             anyhow::anyhow!("cannot listen on {addr} (server.host / server.port): {e}")
         })?;
         let port = listener.local_addr()?.port();
+        let secrets = settings
+            .crypto
+            .load_key()?
+            .map(|k| std::sync::Arc::new(SecretBox::new(&k)));
+        if secrets.is_none() {
+            tracing::warn!(
+                "crypto.key is not set: SCIM works, but no hub can be connected and no task \
+                 that needs a hub's token can run"
+            );
+        }
+        let graph = GraphClient::new(GraphConfig::from_settings(&settings.meta))?;
+        let engine = Engine::new(
+            store.clone(),
+            graph.clone(),
+            secrets.clone(),
+            settings.engine.clone(),
+            Tuning::default(),
+        );
+        let hubs = Hubs::new(store.clone(), graph, secrets, settings.engine.max_attempts);
         let server = run(listener, settings, store.clone())?;
         Ok(Application {
             port,
             server,
             store,
+            engine,
+            hubs,
         })
+    }
+
+    /// The engine (its workers start with [`Application::run_until_stopped`]).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn hubs(&self) -> &Hubs {
+        &self.hubs
     }
 
     pub fn port(&self) -> u16 {
@@ -53,9 +89,16 @@ impl Application {
         &self.store
     }
 
-    /// Serves until SIGTERM/SIGINT, then stops accepting and lets in-flight requests finish.
+    /// Serves and runs `engine.workers` workers until SIGTERM/SIGINT; then stops accepting,
+    /// lets in-flight requests finish, and has the workers give back what they run.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let workers = self.engine.start();
+        let served = self.server.await;
+        self.engine.stop();
+        for w in workers {
+            let _ = w.await;
+        }
+        served
     }
 }
 

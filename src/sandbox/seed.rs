@@ -540,11 +540,13 @@ impl Seed {
                 invitation_limit: None,
             }
         };
+        // The six scopes a hub token needs (admin API contract).
         let all_scopes = [
             "business_management",
             "ads_management",
             "pages_show_list",
             "pages_manage_metadata",
+            "pages_read_engagement",
             "catalog_management",
         ];
         Seed {

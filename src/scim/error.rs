@@ -171,6 +171,7 @@ impl From<ServiceError> for ScimError {
             ServiceError::Conflict(detail) => ScimError::uniqueness(detail),
             ServiceError::PreconditionFailed(detail) => ScimError::precondition_failed(detail),
             ServiceError::Unavailable(detail) => ScimError::unavailable(detail),
+            ServiceError::Unprocessable { detail, .. } => ScimError::invalid_value(detail),
             ServiceError::Internal => ScimError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,

@@ -16,6 +16,14 @@ pub enum ServiceError {
     Conflict(String),
     /// The resource changed since the version the caller named.
     PreconditionFailed(String),
+    /// Well-formed but refused for a reason the caller can fix (a Meta token lacking
+    /// scopes, a missing setting): `problem` is a stable slug (the admin API's problem type
+    /// `/problems/{problem}`), `extra` members say what exactly (`missing_scopes`, ...).
+    Unprocessable {
+        problem: &'static str,
+        detail: String,
+        extra: serde_json::Map<String, serde_json::Value>,
+    },
     /// Retry later: the database is unreachable, or a statement reached its time limit.
     Unavailable(String),
     /// A bug or broken invariant. The cause was logged when the error was made; callers
@@ -56,6 +64,14 @@ impl ServiceError {
         Self::invalid(Invalid::Value, detail)
     }
 
+    pub fn unprocessable(problem: &'static str, detail: impl Into<String>) -> Self {
+        ServiceError::Unprocessable {
+            problem,
+            detail: detail.into(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         ServiceError::NotFound(detail.into())
     }
@@ -74,7 +90,8 @@ impl std::fmt::Display for ServiceError {
             | ServiceError::NotFound(detail)
             | ServiceError::Conflict(detail)
             | ServiceError::PreconditionFailed(detail)
-            | ServiceError::Unavailable(detail) => f.write_str(detail),
+            | ServiceError::Unavailable(detail)
+            | ServiceError::Unprocessable { detail, .. } => f.write_str(detail),
             ServiceError::Internal => f.write_str("internal error; see the server log"),
         }
     }

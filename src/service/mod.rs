@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod error;
+pub mod hubs;
 pub mod tokens;
 
 pub use error::{Invalid, ServiceError, ServiceResult};

@@ -11,6 +11,7 @@
 mod deadline;
 pub mod groups;
 pub mod hubs;
+pub mod members;
 mod pool;
 pub mod schema;
 pub mod sql;

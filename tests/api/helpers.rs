@@ -19,6 +19,8 @@ pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+/// `crypto.key` of every test server (32 bytes of 0x2a).
+pub const TEST_CRYPTO_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -57,6 +59,10 @@ pub struct TestApp {
     pub sandbox: TestSandbox,
     /// A Graph client pointed at the sandbox (fast retries), for contract tests.
     pub graph: GraphClient,
+    /// The server's engine; its workers are off (`engine.workers = 0`): tests run the queue
+    /// with [`TestApp::run_pending_tasks`].
+    pub engine: hubbridge::tasks::Engine,
+    pub hubs: hubbridge::service::hubs::Hubs,
     /// The PostgreSQL schema to drop when the test ends.
     pg_schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
@@ -134,6 +140,8 @@ impl TestApp {
         let graph = GraphClient::new(graph_config).expect("Graph client builds");
         let mut settings = Settings::load(None).expect("base settings");
         settings.meta.graph_url = sandbox.url();
+        settings.engine.workers = 0;
+        settings.crypto.key = hubbridge::crypto::Secret::new(TEST_CRYPTO_KEY);
         settings.server.port = 0;
         settings.server.host = "127.0.0.1".into();
         settings.server.workers = 2;
@@ -156,6 +164,7 @@ impl TestApp {
             .expect("application starts");
         let port = app.port();
         let store = app.store().clone();
+        let (engine, hubs) = (app.engine().clone(), app.hubs().clone());
         tokio::spawn(app.run_until_stopped());
         let (_, token) = hubbridge::service::tokens::Tokens::new(store.clone())
             .issue(&hubbridge::service::Actor::Cli, "tests")
@@ -169,9 +178,58 @@ impl TestApp {
             db,
             sandbox,
             graph,
+            engine,
+            hubs,
             pg_schema,
             _dir: Some(dir),
         }
+    }
+
+    /// Runs every due task until none is left; fails the test on a task that did not
+    /// complete (failed, or waiting for a retry). Returns the tasks run.
+    pub async fn run_pending_tasks(&self) -> Vec<hubbridge::store::tasks::TaskRow> {
+        let ran = self.engine.run_due().await.expect("tasks run");
+        for t in &ran {
+            let id = t.id.clone();
+            let now = self
+                .store
+                .read(move |c| hubbridge::store::tasks::find(c, &id))
+                .await
+                .expect("task read")
+                .expect("task exists");
+            assert!(
+                now.status == "completed" || now.status == "cancelled",
+                "task {} ({}) is {}: {:?} {:?}",
+                now.id,
+                now.kind,
+                now.status,
+                now.status_reason,
+                now.last_error
+            );
+        }
+        ran
+    }
+
+    /// Connects the sandbox's demo business as a hub (as an admin, through the service).
+    pub async fn connect_demo_hub(&self) -> hubbridge::store::hubs::HubRow {
+        use hubbridge::crypto::Secret;
+        self.hubs
+            .connect(
+                &hubbridge::service::Actor::Admin {
+                    subject: "admin@example.com".into(),
+                },
+                hubbridge::service::hubs::ConnectHub {
+                    label: "Demo".into(),
+                    business_id: demo_ids::BUSINESS_ID.into(),
+                    app_id: demo_ids::APP_ID.into(),
+                    access_token: Secret::new(demo_ids::HUB_TOKEN),
+                    app_secret: Some(Secret::new(demo_ids::APP_SECRET)),
+                    login_method: "sso".into(),
+                    sync_interval_hours: 24,
+                },
+            )
+            .await
+            .expect("demo hub connects")
     }
 
     /// The demo hub's admin system-user token, on the test's Graph client.

@@ -10,6 +10,7 @@ mod cli;
 mod conformance;
 mod contract;
 mod discovery;
+mod engine;
 mod filters;
 mod folding;
 mod groups;

@@ -1,0 +1,326 @@
+//! Hubs and access grants: connecting a Meta business (its token checked against Meta,
+//! then sealed), and granting directory groups or users a role on it. Every change that
+//! can alter someone's access queues their reconciles in the same transaction.
+
+use serde_json::{json, Value};
+
+use super::{Actor, ServiceError, ServiceResult};
+use crate::access::{AssetKind, HubRole, Role};
+use crate::crypto::{Secret, SecretBox};
+use crate::meta::{AccessToken, AppSecret, GraphClient, GraphError};
+use crate::store::hubs::{self, GrantRow, HubRow};
+use crate::store::tasks::{self, Enqueue};
+use crate::store::{now_micros, schema, Store};
+
+/// The scopes a hub token must carry (admin API contract).
+pub const REQUIRED_SCOPES: [&str; 6] = [
+    "ads_management",
+    "business_management",
+    "catalog_management",
+    "pages_manage_metadata",
+    "pages_read_engagement",
+    "pages_show_list",
+];
+
+/// The associated data a hub's sealed secret is bound to: its row and its field, so a
+/// ciphertext moved to another hub or field does not open.
+pub fn sealed_for(hub_id: &str, field: &str) -> String {
+    format!("hub/{hub_id}/{field}")
+}
+
+/// What connecting a hub takes.
+#[derive(Debug, Clone)]
+pub struct ConnectHub {
+    pub label: String,
+    pub business_id: String,
+    pub app_id: String,
+    pub access_token: Secret,
+    pub app_secret: Option<Secret>,
+    pub login_method: String,
+    pub sync_interval_hours: i32,
+}
+
+/// A grant as asked for.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    /// SCIM id of a group, or of a user.
+    pub grantee: crate::access::Grantee,
+    pub hub_role: HubRole,
+    pub role: Role,
+    /// (asset id, kind, tasks).
+    pub assets: Vec<(String, AssetKind, Vec<String>)>,
+}
+
+#[derive(Clone)]
+pub struct Hubs {
+    store: Store,
+    graph: GraphClient,
+    secrets: Option<std::sync::Arc<SecretBox>>,
+    max_attempts: i32,
+}
+
+impl Hubs {
+    pub fn new(
+        store: Store,
+        graph: GraphClient,
+        secrets: Option<std::sync::Arc<SecretBox>>,
+        max_attempts: u32,
+    ) -> Self {
+        Hubs {
+            store,
+            graph,
+            secrets,
+            max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
+        }
+    }
+
+    /// Connects a business: the token must be valid, a system user's, never expiring,
+    /// issued for `app_id`, carry [`REQUIRED_SCOPES`] and read `business_id`; otherwise
+    /// `Unprocessable` naming what is wrong. The token and app secret are stored sealed;
+    /// the caller becomes the hub's owner.
+    pub async fn connect(&self, actor: &Actor, req: ConnectHub) -> ServiceResult<HubRow> {
+        let secrets = self.secrets.as_ref().ok_or_else(|| {
+            ServiceError::unprocessable(
+                "crypto-key-missing",
+                "no hub can be connected until crypto.key (or crypto.key_file) is set: \
+                 Meta tokens are stored encrypted with it",
+            )
+        })?;
+        for (field, value) in [
+            ("label", &req.label),
+            ("business_id", &req.business_id),
+            ("app_id", &req.app_id),
+        ] {
+            if value.trim().is_empty() || value.chars().any(char::is_control) {
+                return Err(ServiceError::invalid_value(format!(
+                    "{field} must be a non-empty string without control characters"
+                )));
+            }
+        }
+        if !["sso", "password"].contains(&req.login_method.as_str()) {
+            return Err(ServiceError::invalid_value(
+                "login_method must be \"sso\" or \"password\"",
+            ));
+        }
+        if !(1..=24 * 30).contains(&req.sync_interval_hours) {
+            return Err(ServiceError::invalid_value(
+                "sync_interval_hours must be between 1 and 720",
+            ));
+        }
+        let app_secret = req.app_secret.as_ref().map(|s| AppSecret::new(s.expose()));
+        let auth = self.graph.auth_with_secret(
+            AccessToken::new(req.access_token.expose()),
+            app_secret.as_ref(),
+        );
+        let check = match self.graph.check_token(&auth, &req.business_id).await {
+            Ok(c) => c,
+            Err(GraphError::TokenInvalid { meta }) => {
+                return Err(ServiceError::unprocessable(
+                    "token-invalid",
+                    format!("Meta says the access token is not valid: {}", meta.message),
+                ))
+            }
+            Err(
+                e @ (GraphError::PermissionMissing { .. }
+                | GraphError::NotFoundOrInvalidParam { .. }),
+            ) => {
+                let mut err = ServiceError::unprocessable(
+                    "wrong-business",
+                    format!("the token cannot read business {}: {e}", req.business_id),
+                );
+                if let ServiceError::Unprocessable { extra, .. } = &mut err {
+                    extra.insert("wrong_business".into(), json!(req.business_id));
+                }
+                return Err(err);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a hub token with Meta");
+                return Err(ServiceError::Unavailable(format!(
+                    "Meta could not be asked about the token; retry later ({e})"
+                )));
+            }
+        };
+        let missing = check.missing_scopes(&REQUIRED_SCOPES);
+        let mut problems = serde_json::Map::new();
+        if !missing.is_empty() {
+            problems.insert("missing_scopes".into(), json!(missing));
+        }
+        if let Some(at) = check.info.expires() {
+            problems.insert("expires_at".into(), json!(at.to_rfc3339()));
+        }
+        if check.info.app_id.as_deref() != Some(req.app_id.as_str()) {
+            problems.insert("wrong_app".into(), json!(check.info.app_id));
+        }
+        if !check.info.is_system_user() {
+            problems.insert("token_type".into(), json!(check.info.token_type));
+        }
+        if check.business.id != req.business_id {
+            problems.insert("wrong_business".into(), json!(check.business.id));
+        }
+        if !problems.is_empty() {
+            let what: Vec<&str> = problems.keys().map(String::as_str).collect();
+            return Err(ServiceError::Unprocessable {
+                problem: "token-unsuitable",
+                detail: format!(
+                    "the token cannot run this hub ({}): it must be a never-expiring system-user \
+                     token of app {} with the scopes {}",
+                    what.join(", "),
+                    req.app_id,
+                    REQUIRED_SCOPES.join(", ")
+                ),
+                extra: problems,
+            });
+        }
+        let id = crate::crypto::new_id();
+        let now = now_micros();
+        let owner = match actor {
+            Actor::Admin { subject } => subject.clone(),
+            other => other.to_string(),
+        };
+        let row = HubRow {
+            seq: 0,
+            id: id.clone(),
+            label: req.label.trim().to_string(),
+            business_id: req.business_id.clone(),
+            business_name: check.business.name.clone().unwrap_or_default(),
+            app_id: req.app_id.clone(),
+            login_method: req.login_method.clone(),
+            status: hubs::status::ACTIVE.into(),
+            status_reason: None,
+            owner,
+            access_token: secrets.seal(&sealed_for(&id, "access_token"), req.access_token.expose()),
+            app_secret: req
+                .app_secret
+                .as_ref()
+                .map(|s| secrets.seal(&sealed_for(&id, "app_secret"), s.expose())),
+            safeguard_percent: 20,
+            safeguard_window_minutes: 60,
+            safeguard_max_removals: None,
+            sync_interval_hours: req.sync_interval_hours,
+            created_at: now,
+            updated_at: now,
+        };
+        let hub = self
+            .store
+            .write(move |c| hubs::insert(c, &row))
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => ServiceError::Conflict(
+                    "this business is connected already (one hub per business)".into(),
+                ),
+                other => other.into(),
+            })?;
+        tracing::info!(hub.id = %hub.id, business = %hub.business_id, actor = %actor, "hub connected");
+        Ok(hub)
+    }
+
+    /// Grants a group or user a role on a hub, and queues the reconcile of everyone it
+    /// reaches, in one transaction.
+    pub async fn grant(&self, actor: &Actor, hub_id: &str, g: NewGrant) -> ServiceResult<GrantRow> {
+        for (asset_id, kind, tasks) in &g.assets {
+            if tasks.is_empty() {
+                return Err(ServiceError::invalid_value(format!(
+                    "assets: {asset_id} needs at least one task"
+                )));
+            }
+            if let Some(bad) = tasks.iter().find(|t| !valid_task(*kind, t)) {
+                return Err(ServiceError::invalid_value(format!(
+                    "assets: {bad:?} is not a task of a {}",
+                    kind.as_str()
+                )));
+            }
+        }
+        let assets: Vec<Value> = g
+            .assets
+            .iter()
+            .map(|(id, kind, tasks)| json!({"asset_id": id, "kind": kind.as_str(), "tasks": tasks}))
+            .collect();
+        let hub_id = hub_id.to_string();
+        let e = Enqueue {
+            triggered_by: "admin",
+            max_attempts: self.max_attempts,
+            now: now_micros(),
+        };
+        let grant = self
+            .store
+            .write(move |c| -> ServiceResult<GrantRow> {
+                use diesel::prelude::*;
+                let hub = hubs::find(c, &hub_id)?
+                    .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
+                let (group_seq, user) = match &g.grantee {
+                    crate::access::Grantee::Group(id) => {
+                        let seq: Option<i64> = schema::groups::table
+                            .filter(schema::groups::id.eq(id))
+                            .select(schema::groups::seq)
+                            .first(c)
+                            .optional()?;
+                        let seq = seq.ok_or_else(|| {
+                            ServiceError::invalid_value(format!("group_id: no group {id:?}"))
+                        })?;
+                        (Some(seq), None)
+                    }
+                    crate::access::Grantee::User(id) => {
+                        let seq: Option<i64> = schema::users::table
+                            .filter(schema::users::id.eq(id))
+                            .select(schema::users::seq)
+                            .first(c)
+                            .optional()?;
+                        let seq = seq.ok_or_else(|| {
+                            ServiceError::invalid_value(format!("user_id: no user {id:?}"))
+                        })?;
+                        (None, Some((seq, id.clone())))
+                    }
+                };
+                let row = GrantRow {
+                    seq: 0,
+                    id: crate::crypto::new_id(),
+                    hub_seq: hub.seq,
+                    group_seq,
+                    user_seq: user.as_ref().map(|(s, _)| *s),
+                    hub_role: g.hub_role.as_str().into(),
+                    business_role: g.role.as_str().into(),
+                    assets: Value::Array(assets).to_string(),
+                    created_at: e.now,
+                    updated_at: e.now,
+                };
+                let row = hubs::insert_grant(c, &row)?;
+                match (group_seq, user) {
+                    (Some(seq), _) => tasks::enqueue_for_group(c, seq, e)?,
+                    (None, Some((seq, id))) => tasks::enqueue_for_user(c, seq, &id, e)?,
+                    (None, None) => 0,
+                };
+                Ok(row)
+            })
+            .await?;
+        tracing::info!(grant.id = %grant.id, actor = %actor, "access grant created");
+        Ok(grant)
+    }
+}
+
+/// Is `task` one Meta accepts on an asset of this kind (meta-graph-api.md 5.3)?
+pub fn valid_task(kind: AssetKind, task: &str) -> bool {
+    match kind {
+        AssetKind::AdAccount => {
+            ["MANAGE", "ADVERTISE", "ANALYZE", "DRAFT", "AA_ANALYZE"].contains(&task)
+        }
+        AssetKind::Catalog => ["MANAGE", "ADVERTISE", "MANAGE_AR", "AA_ANALYZE"].contains(&task),
+        AssetKind::Page => [
+            "MANAGE",
+            "CREATE_CONTENT",
+            "MODERATE",
+            "MESSAGING",
+            "ADVERTISE",
+            "ANALYZE",
+            "MODERATE_COMMUNITY",
+            "MANAGE_JOBS",
+            "PAGES_MESSAGING",
+            "PAGES_MESSAGING_SUBSCRIPTIONS",
+            "READ_PAGE_MAILBOXES",
+            "VIEW_MONETIZATION_INSIGHTS",
+            "MANAGE_LEADS",
+            "CASHIER_ROLE",
+            "GLOBAL_STRUCTURE_MANAGEMENT",
+        ]
+        .contains(&task),
+    }
+}

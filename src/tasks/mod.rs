@@ -1,0 +1,225 @@
+//! The engine: workers that claim tasks from the durable queue (`store::tasks`), run them
+//! against Meta, and record the outcome. See docs/engine.md.
+//!
+//! A worker claims one task at a time with a lease of `engine.lease_secs`, renews the lease
+//! while the task runs (a third of the lease), and records the outcome under its claim
+//! number; a worker whose lease was taken over stops acting as soon as its heartbeat is
+//! refused. On shutdown a worker stops claiming, and gives a task it is running back (the
+//! next attempt re-reads the person in Meta before acting, so an interrupted call is not
+//! repeated blindly).
+
+mod reconcile;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::EngineSettings;
+use crate::crypto::SecretBox;
+use crate::meta::GraphClient;
+use crate::store::tasks::{self, Outcome, TaskRow};
+use crate::store::{now_micros, Store};
+
+/// Timings that tests shorten.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// How long an idle worker waits before it looks for due tasks again.
+    pub poll: Duration,
+    /// First retry delay after a failure; doubles per attempt, with full jitter.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            poll: Duration::from_millis(250),
+            retry_base: Duration::from_secs(2),
+            retry_cap: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    graph: GraphClient,
+    secrets: Option<Arc<SecretBox>>,
+    settings: EngineSettings,
+    tuning: Tuning,
+    stop: watch::Sender<bool>,
+}
+
+impl Engine {
+    /// `secrets`: from `crypto.key`; without it tasks that need a hub's token fail with a
+    /// message naming the setting.
+    pub fn new(
+        store: Store,
+        graph: GraphClient,
+        secrets: Option<Arc<SecretBox>>,
+        settings: EngineSettings,
+        tuning: Tuning,
+    ) -> Engine {
+        let (stop, _) = watch::channel(false);
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                graph,
+                secrets,
+                settings,
+                tuning,
+                stop,
+            }),
+        }
+    }
+
+    /// Starts `engine.workers` workers on the current runtime.
+    pub fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..self.inner.settings.workers)
+            .map(|n| {
+                let engine = self.clone();
+                tokio::spawn(async move { engine.work(n).await })
+            })
+            .collect()
+    }
+
+    /// Asks the workers to stop: no new claims; a running task is given back.
+    pub fn stop(&self) {
+        let _ = self.inner.stop.send(true);
+    }
+
+    async fn work(&self, n: usize) {
+        let mut stop = self.inner.stop.subscribe();
+        tracing::debug!(worker = n, "engine worker started");
+        while !*stop.borrow() {
+            match self.claim_one().await {
+                Ok(Some(task)) => {
+                    tokio::select! {
+                        () = self.run(task.clone()) => {}
+                        _ = stop.changed() => {
+                            let (store, id) = (self.inner.store.clone(), task.id.clone());
+                            let given_back = store
+                                .write(move |c| tasks::release(c, &task, now_micros()))
+                                .await;
+                            tracing::info!(task.id = %id, ?given_back, "task given back at shutdown");
+                        }
+                    }
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(self.inner.tuning.poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim tasks; retrying");
+                    tokio::time::sleep(self.inner.tuning.poll * 4).await;
+                }
+            }
+        }
+        tracing::debug!(worker = n, "engine worker stopped");
+    }
+
+    async fn claim_one(&self) -> Result<Option<TaskRow>, crate::store::StoreError> {
+        let lease = self.lease();
+        let mut claimed = self
+            .inner
+            .store
+            .write(move |c| {
+                let now = now_micros();
+                tasks::claim(c, now, now + lease, 1)
+            })
+            .await?;
+        Ok(claimed.pop())
+    }
+
+    fn lease(&self) -> i64 {
+        i64::try_from(self.inner.settings.lease_secs)
+            .unwrap_or(i64::MAX / 2_000_000)
+            .saturating_mul(1_000_000)
+    }
+
+    /// Runs every task that is due now, one at a time, until none is (tests, `demo`).
+    /// Returns the tasks run.
+    pub async fn run_due(&self) -> Result<Vec<TaskRow>, crate::store::StoreError> {
+        let mut ran = Vec::new();
+        while let Some(task) = self.claim_one().await? {
+            self.run(task.clone()).await;
+            ran.push(task);
+        }
+        Ok(ran)
+    }
+
+    /// Runs a claimed task with a heartbeat, then records its outcome under its claim.
+    async fn run(&self, task: TaskRow) {
+        use tracing::Instrument;
+        let span = tracing::info_span!("task", task.id = %task.id, task.kind = %task.kind, attempt = task.attempts);
+        self.run_in_span(task).instrument(span).await
+    }
+
+    async fn run_in_span(&self, task: TaskRow) {
+        let work = self.execute(&task);
+        tokio::pin!(work);
+        let every = Duration::from_micros(u64::try_from(self.lease() / 3).unwrap_or(1_000_000));
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                _ = beat.tick() => {
+                    let (seq, claim, until) = (task.seq, task.claims, now_micros() + self.lease());
+                    let kept = self.inner.store
+                        .write(move |c| tasks::heartbeat(c, seq, claim, until))
+                        .await;
+                    if matches!(kept, Ok(false)) {
+                        tracing::warn!("lease taken over by another worker; this attempt stops");
+                        return;
+                    }
+                }
+            }
+        };
+        tracing::info!(outcome = ?outcome, "task attempt ended");
+        let recorded = {
+            let task = task.clone();
+            self.inner
+                .store
+                .write(move |c| tasks::finish(c, &task, &outcome, now_micros()))
+                .await
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("outcome not recorded: the task was taken over"),
+            Err(e) => tracing::error!(error = %e, "outcome not recorded; the lease will expire"),
+        }
+    }
+
+    async fn execute(&self, task: &TaskRow) -> Outcome {
+        match task.kind.as_str() {
+            tasks::RECONCILE_MEMBER => reconcile::run(self, task).await,
+            other => Outcome::Failed {
+                reason: format!("task kind {other:?} is not known to this version"),
+                error: None,
+            },
+        }
+    }
+
+    /// When to retry after attempt `attempts` failed, or `None` when attempts are used up.
+    fn retry_at(&self, task: &TaskRow) -> Option<i64> {
+        if task.attempts >= task.max_attempts {
+            return None;
+        }
+        let t = &self.inner.tuning;
+        let exp = t
+            .retry_base
+            .saturating_mul(1u32 << task.attempts.clamp(0, 20))
+            .min(t.retry_cap);
+        // Full jitter: anywhere between nothing and the exponential delay.
+        let jitter = rand::random::<f64>();
+        let delay = Duration::from_secs_f64(exp.as_secs_f64() * jitter);
+        Some(now_micros() + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2))
+    }
+}

@@ -1,0 +1,300 @@
+//! The bridge end to end: SCIM pushes over HTTP → the durable queue → the engine → the
+//! Graph sandbox over HTTP, on both databases. Each test ends by checking that the
+//! sandbox's call log holds no duplicated mutating call.
+
+use hubbridge::access::{AssetKind, Grantee, HubRole, Role};
+use hubbridge::sandbox::demo_ids;
+use hubbridge::service::hubs::NewGrant;
+use hubbridge::service::{Actor, ServiceError};
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::helpers::*;
+
+fn admin() -> Actor {
+    Actor::Admin {
+        subject: "admin@example.com".into(),
+    }
+}
+
+/// The person or pending invitation with this email in the demo business.
+async fn in_meta(app: &TestApp, email: &str) -> (Option<Value>, Option<Value>) {
+    let state = app.sandbox.state(demo_ids::BUSINESS_ID).await;
+    let find = |list: &str| {
+        state["business"][list]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|p| p["email"].as_str().map(str::to_lowercase) == Some(email.into()))
+            })
+            .cloned()
+    };
+    (find("people"), find("invitations"))
+}
+
+/// Successful mutating Graph calls, as (method, path, params).
+async fn mutations(app: &TestApp) -> Vec<(String, String, String)> {
+    let (_, v) = app
+        .sandbox
+        .control(reqwest::Method::GET, "/calls?ok=true", None)
+        .await;
+    v["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|c| c["method"] != "GET" && c["path"] != "/")
+        .map(|c| {
+            (
+                c["method"].as_str().unwrap_or_default().to_string(),
+                c["path"].as_str().unwrap_or_default().to_string(),
+                c["params"].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// No mutating call was made twice in a row: a repeat needs a change in between (an
+/// invitation sent again after it was cancelled is not a duplicate).
+async fn assert_no_duplicated_mutation(app: &TestApp) {
+    let all = mutations(app).await;
+    for pair in all.windows(2) {
+        assert_ne!(pair[0], pair[1], "duplicated mutating call in {all:#?}");
+    }
+}
+
+async fn grant(app: &TestApp, hub_id: &str, group_id: &str, role: Role) {
+    app.hubs
+        .grant(
+            &admin(),
+            hub_id,
+            NewGrant {
+                grantee: Grantee::Group(group_id.into()),
+                hub_role: HubRole::Collaborator,
+                role,
+                assets: vec![],
+            },
+        )
+        .await
+        .expect("grant");
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+both!(
+    an_okta_style_lifecycle_reaches_meta_once_per_change,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let ada = id(&app.create_user("ada@example.com").await);
+        let marketing = id(&app.create_group("Marketing", &[]).await);
+        let admins = id(&app.create_group("Admins", &[]).await);
+        grant(&app, &hub.id, &marketing, Role::Employee).await;
+        grant(&app, &hub.id, &admins, Role::Admin).await;
+        assert!(
+            app.run_pending_tasks().await.is_empty(),
+            "nobody is granted yet"
+        );
+
+        let add = |who: &str| json!([{"op": "add", "path": "members", "value": [{"value": who}]}]);
+        let remove =
+            |who: &str| json!([{"op": "remove", "path": format!("members[value eq \"{who}\"]")}]);
+
+        // Assigned to a group: invited with its role.
+        assert_eq!(
+            app.patch(&format!("/Groups/{marketing}"), add(&ada))
+                .await
+                .status(),
+            204
+        );
+        assert_eq!(app.run_pending_tasks().await.len(), 1);
+        let (person, invitation) = in_meta(&app, "ada@example.com").await;
+        assert!(person.is_none());
+        let invitation = invitation.expect("invited");
+        assert_eq!(invitation["role"], "EMPLOYEE");
+
+        // A second group with a higher role: upgraded; removed from it: downgraded.
+        assert_eq!(
+            app.patch(&format!("/Groups/{admins}"), add(&ada))
+                .await
+                .status(),
+            204
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(
+            in_meta(&app, "ada@example.com").await.1.unwrap()["role"],
+            "ADMIN"
+        );
+        assert_eq!(
+            app.patch(&format!("/Groups/{admins}"), remove(&ada))
+                .await
+                .status(),
+            204
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(
+            in_meta(&app, "ada@example.com").await.1.unwrap()["role"],
+            "EMPLOYEE"
+        );
+
+        // Deactivated: the invitation is cancelled. Reactivated: invited again.
+        let active = |on: bool| json!([{"op": "replace", "path": "active", "value": on}]);
+        assert_eq!(
+            app.patch(&format!("/Users/{ada}"), active(false))
+                .await
+                .status(),
+            200
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(in_meta(&app, "ada@example.com").await, (None, None));
+        assert_eq!(
+            app.patch(&format!("/Users/{ada}"), active(true))
+                .await
+                .status(),
+            200
+        );
+        app.run_pending_tasks().await;
+        let invitation = in_meta(&app, "ada@example.com")
+            .await
+            .1
+            .expect("invited again");
+
+        // Ada accepts; then she is deleted in the directory: removed from the business.
+        app.sandbox
+            .post(
+                &format!("/invitations/{}/accept", invitation["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
+        assert!(in_meta(&app, "ada@example.com").await.0.is_some());
+        assert_eq!(app.delete(&format!("/Users/{ada}")).await.status(), 204);
+        app.run_pending_tasks().await;
+        assert_eq!(in_meta(&app, "ada@example.com").await, (None, None));
+
+        assert_no_duplicated_mutation(&app).await;
+        let posts = format!("/{}/business_users", demo_ids::BUSINESS_ID);
+        assert_eq!(
+            app.sandbox.calls("POST", &posts).await,
+            2,
+            "two invitations in all"
+        );
+    }
+);
+
+both!(
+    deleting_a_group_removes_its_members_and_a_user_grant_works_alone,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let ids: Vec<String> = futures_util::future::join_all(
+            ["a@example.com", "b@example.com"].map(|n| app.create_user(n)),
+        )
+        .await
+        .iter()
+        .map(id)
+        .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let team = id(&app.create_group("Team", &refs).await);
+        grant(&app, &hub.id, &team, Role::Employee).await;
+        assert_eq!(
+            app.run_pending_tasks().await.len(),
+            2,
+            "the grant reached both"
+        );
+        for n in ["a@example.com", "b@example.com"] {
+            assert!(in_meta(&app, n).await.1.is_some(), "{n} invited");
+        }
+        // b also has a grant of its own: it stays when the group goes.
+        app.hubs
+            .grant(
+                &admin(),
+                &hub.id,
+                NewGrant {
+                    grantee: Grantee::User(ids[1].clone()),
+                    hub_role: HubRole::Owner,
+                    role: Role::Employee,
+                    assets: vec![("20001".into(), AssetKind::Page, vec!["ANALYZE".into()])],
+                },
+            )
+            .await
+            .unwrap();
+        app.run_pending_tasks().await;
+        assert_eq!(app.delete(&format!("/Groups/{team}")).await.status(), 204);
+        app.run_pending_tasks().await;
+        assert_eq!(in_meta(&app, "a@example.com").await, (None, None));
+        assert!(in_meta(&app, "b@example.com").await.1.is_some());
+        assert_no_duplicated_mutation(&app).await;
+    }
+);
+
+both!(
+    connecting_a_hub_checks_the_token_with_meta,
+    |app| async move {
+        use hubbridge::crypto::Secret;
+        use hubbridge::service::hubs::ConnectHub;
+        let connect = |token: &str, app_id: &str| ConnectHub {
+            label: "Acme".into(),
+            business_id: demo_ids::BUSINESS_ID.into(),
+            app_id: app_id.into(),
+            access_token: Secret::new(token),
+            app_secret: Some(Secret::new(demo_ids::APP_SECRET)),
+            login_method: "sso".into(),
+            sync_interval_hours: 24,
+        };
+        let refused = app
+            .hubs
+            .connect(
+                &admin(),
+                connect(demo_ids::NO_SCOPE_TOKEN, demo_ids::APP_ID),
+            )
+            .await;
+        match refused {
+            // Without business_management the business cannot even be read.
+            Err(ServiceError::Unprocessable { extra, .. }) => assert!(
+                extra.contains_key("missing_scopes") || extra.contains_key("wrong_business"),
+                "{extra:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let wrong_app = app
+            .hubs
+            .connect(&admin(), connect(demo_ids::HUB_TOKEN, "999"))
+            .await;
+        match wrong_app {
+            Err(ServiceError::Unprocessable { extra, detail, .. }) => {
+                assert!(extra.contains_key("wrong_app"), "{extra:?}");
+                assert!(
+                    !detail.contains(demo_ids::HUB_TOKEN),
+                    "no secret in the message"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let expired = app
+            .hubs
+            .connect(&admin(), connect(demo_ids::EXPIRED_TOKEN, demo_ids::APP_ID))
+            .await;
+        assert!(
+            matches!(expired, Err(ServiceError::Unprocessable { .. })),
+            "{expired:?}"
+        );
+        let hub = app
+            .hubs
+            .connect(&admin(), connect(demo_ids::HUB_TOKEN, demo_ids::APP_ID))
+            .await
+            .expect("connects");
+        assert_eq!(hub.business_name, "Acme Corp");
+        assert_eq!(hub.owner, "admin@example.com");
+        let stored = hub.access_token.clone();
+        assert!(
+            !stored
+                .windows(demo_ids::HUB_TOKEN.len())
+                .any(|w| w == demo_ids::HUB_TOKEN.as_bytes()),
+            "the token is stored encrypted"
+        );
+        let again = app
+            .hubs
+            .connect(&admin(), connect(demo_ids::HUB_TOKEN, demo_ids::APP_ID))
+            .await;
+        assert!(matches!(again, Err(ServiceError::Conflict(_))), "{again:?}");
+    }
+);
