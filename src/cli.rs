@@ -185,16 +185,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .keep(),
             };
             settings.database.url = dir.join("hubbridge.db").to_string_lossy().into_owned();
-            let app = Application::build(settings.clone()).await?;
-            let (_, token) = Tokens::new(app.store().clone())
-                .issue(&Actor::Cli, "demo")
-                .await?;
             let graph = sandbox::start(
                 SandboxConfig::default(),
                 Seed::demo(),
                 std::net::TcpListener::bind(("127.0.0.1", 0))?,
             )
             .await?;
+            settings.meta.graph_url = graph.url();
+            if settings.crypto.load_key()?.is_none() {
+                settings.crypto.key = demo_key(&dir)?;
+            }
+            let app = Application::build(settings.clone()).await?;
+            let (_, token) = Tokens::new(app.store().clone())
+                .issue(&Actor::Cli, "demo")
+                .await?;
+            let (hub, group) = demo_hub(&app, &settings).await?;
             let host = if settings.server.host == "0.0.0.0" {
                 "127.0.0.1"
             } else {
@@ -215,10 +220,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "  sandbox control token: {}",
                 graph.control_token().expose()
             );
+            println!(
+                "  hub: {} (business {}), connected; directory group Marketing ({group}) is \
+                 granted EMPLOYEE with ANALYZE on Page {}",
+                hub.id,
+                hub.business_id,
+                demo_ids::PAGE_IDS[0]
+            );
+            println!("  Marketing group id: {group}");
             println!("Try:");
             println!(
                 "  curl -s -H 'Authorization: Bearer {}' {url}/Users",
                 token.expose()
+            );
+            println!(
+                "  (add a user to group {group} with a SCIM PATCH: the engine invites them in the \
+                 sandbox; see {}/_sandbox/businesses/{} with the control token)",
+                graph.url(),
+                demo_ids::BUSINESS_ID
             );
             println!("Stop with Ctrl-C.");
             app.run_until_stopped().await?;
@@ -270,6 +289,95 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// The demo's `crypto.key`: kept in `DIR/crypto.key` (created on the first run) so that a
+/// demo started again on the same folder can open the hub token it stored.
+fn demo_key(dir: &std::path::Path) -> anyhow::Result<crate::crypto::Secret> {
+    use base64::Engine;
+    let path = dir.join("crypto.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(crate::crypto::Secret::new(text.trim()));
+    }
+    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    std::fs::write(&path, &key)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(crate::crypto::Secret::new(key))
+}
+
+/// Connects the sandbox's demo business (once per database) and grants a directory group
+/// "Marketing" EMPLOYEE with ANALYZE on the first Page. Returns the hub and the group's id.
+async fn demo_hub(
+    app: &Application,
+    settings: &Settings,
+) -> anyhow::Result<(crate::store::hubs::HubRow, String)> {
+    use crate::access::{AssetKind, Grantee, HubRole, Role};
+    use crate::crypto::Secret;
+    use crate::service::directory::Directory;
+    use crate::service::hubs::{ConnectHub, NewGrant};
+    let admin = Actor::Admin {
+        subject: "demo-admin".into(),
+    };
+    let existing = app
+        .store()
+        .read(|c| crate::store::hubs::find_by_business(c, demo_ids::BUSINESS_ID))
+        .await?;
+    let directory = Directory::new(app.store().clone(), settings.engine.max_attempts);
+    if let Some(hub) = existing {
+        let groups = directory
+            .list_groups(
+                crate::service::directory::ListSpec {
+                    cond: crate::store::sql::Cond::True,
+                    sort: None,
+                    offset: 0,
+                    limit: 1000,
+                },
+                false,
+            )
+            .await?;
+        let group = groups
+            .items
+            .iter()
+            .find(|g| g.row.display_name == "Marketing")
+            .map(|g| g.row.id.clone())
+            .unwrap_or_default();
+        return Ok((hub, group));
+    }
+    let hub = app
+        .hubs()
+        .connect(
+            &admin,
+            ConnectHub {
+                label: "Acme (demo)".into(),
+                business_id: demo_ids::BUSINESS_ID.into(),
+                app_id: demo_ids::APP_ID.into(),
+                access_token: Secret::new(demo_ids::HUB_TOKEN),
+                app_secret: Some(Secret::new(demo_ids::APP_SECRET)),
+                login_method: "sso".into(),
+                sync_interval_hours: 24,
+            },
+        )
+        .await?;
+    let group = directory
+        .create_group(&admin, "Marketing".into(), None, vec![])
+        .await?;
+    app.hubs()
+        .grant(
+            &admin,
+            &hub.id,
+            NewGrant {
+                grantee: Grantee::Group(group.row.id.clone()),
+                hub_role: HubRole::Collaborator,
+                role: Role::Employee,
+                assets: vec![(
+                    demo_ids::PAGE_IDS[0].into(),
+                    AssetKind::Page,
+                    vec!["ANALYZE".into()],
+                )],
+            },
+        )
+        .await?;
+    Ok((hub, group.row.id))
 }
 
 /// Resolves on SIGINT or SIGTERM.

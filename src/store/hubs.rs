@@ -57,6 +57,19 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<HubRow>> {
         .optional()?)
 }
 
+/// The connected (not disconnected) hub of a business.
+pub fn find_by_business(
+    conn: &mut AnyConnection,
+    business_id: &str,
+) -> StoreResult<Option<HubRow>> {
+    Ok(hubs::table
+        .filter(hubs::business_id.eq(business_id))
+        .filter(hubs::status.ne(status::DISCONNECTED))
+        .select(HubRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn find_by_seq(conn: &mut AnyConnection, seq: i64) -> StoreResult<Option<HubRow>> {
     Ok(hubs::table
         .filter(hubs::seq.eq(seq))

@@ -494,6 +494,53 @@ async fn demo_serves_the_printed_url_and_token_as_the_readme_shows_and_stops_on_
         "{business}"
     );
 
+    // The demo's hub: adding Ada to the granted group invites her in the sandbox.
+    let group = field("Marketing group id:");
+    let control = field("sandbox control token:");
+    let r = client
+        .patch(format!("{url}/Groups/{group}"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/scim+json")
+        .body(
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let base = sandbox.trim_end_matches('/').trim_end_matches("/v25.0");
+    let mut invited = serde_json::Value::Null;
+    for _ in 0..100 {
+        let state: serde_json::Value = client
+            .get(format!(
+                "{base}/_sandbox/businesses/{}",
+                hubbridge::sandbox::demo_ids::BUSINESS_ID
+            ))
+            .bearer_auth(&control)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(i) = state["business"]["invitations"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["email"] == "ada@example.com"))
+        {
+            invited = i.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        invited["role"],
+        "EMPLOYEE",
+        "Ada is invited\n{}",
+        demo.dump()
+    );
+
     demo.sigterm();
     let status = demo.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", demo.dump());
