@@ -69,6 +69,12 @@ pub struct EngineSettings {
     pub lease_secs: u64,
     /// Attempts before a task that keeps failing is marked `failed`.
     pub max_attempts: u32,
+    /// First retry delay after a failed attempt, in milliseconds; doubles per attempt (with
+    /// full jitter) up to `retry_cap_secs`.
+    pub retry_base_ms: u64,
+    pub retry_cap_secs: u64,
+    /// How often an idle worker looks for due tasks, in milliseconds.
+    pub poll_ms: u64,
 }
 
 impl CryptoSettings {
@@ -259,6 +265,15 @@ impl Settings {
         }
         if self.engine.max_attempts == 0 {
             return fail("engine.max_attempts", "must be at least 1");
+        }
+        if self.engine.retry_base_ms == 0 || self.engine.retry_cap_secs == 0 {
+            return fail(
+                "engine.retry_base_ms / engine.retry_cap_secs",
+                "must be at least 1",
+            );
+        }
+        if !(10..=60_000).contains(&self.engine.poll_ms) {
+            return fail("engine.poll_ms", "must be between 10 and 60000");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "is not a valid tracing filter (try \"info\")");

@@ -59,7 +59,11 @@ impl Application {
             graph.clone(),
             secrets.clone(),
             settings.engine.clone(),
-            Tuning::default(),
+            Tuning {
+                poll: Duration::from_millis(settings.engine.poll_ms),
+                retry_base: Duration::from_millis(settings.engine.retry_base_ms),
+                retry_cap: Duration::from_secs(settings.engine.retry_cap_secs),
+            },
         );
         let hubs = Hubs::new(store.clone(), graph, secrets, settings.engine.max_attempts);
         let server = run(listener, settings, store.clone())?;

@@ -21,7 +21,7 @@ use crate::meta::GraphClient;
 use crate::store::tasks::{self, Outcome, TaskRow};
 use crate::store::{now_micros, Store};
 
-/// Timings that tests shorten.
+/// Timings (`engine.poll_ms`, `engine.retry_base_ms`, `engine.retry_cap_secs`).
 #[derive(Debug, Clone)]
 pub struct Tuning {
     /// How long an idle worker waits before it looks for due tasks again.
@@ -29,16 +29,6 @@ pub struct Tuning {
     /// First retry delay after a failure; doubles per attempt, with full jitter.
     pub retry_base: Duration,
     pub retry_cap: Duration,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            poll: Duration::from_millis(250),
-            retry_base: Duration::from_secs(2),
-            retry_cap: Duration::from_secs(300),
-        }
-    }
 }
 
 #[derive(Clone)]

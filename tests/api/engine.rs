@@ -298,3 +298,138 @@ both!(
         assert!(matches!(again, Err(ServiceError::Conflict(_))), "{again:?}");
     }
 );
+
+/// Runs due tasks until none is waiting (retries wait their backoff), at most `secs`.
+async fn converge(app: &TestApp, secs: u64) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        app.engine.run_due().await.expect("tasks run");
+        let waiting = app
+            .store
+            .read(|c| {
+                use diesel::prelude::*;
+                use hubbridge::store::schema::tasks::dsl as t;
+                Ok(t::tasks
+                    .filter(t::status.eq_any(["pending", "deferred", "running"]))
+                    .count()
+                    .get_result::<i64>(c)?)
+            })
+            .await
+            .unwrap();
+        if waiting == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{waiting} tasks still waiting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+both!(
+    ten_percent_transient_faults_still_converge_once,
+    |app| async move {
+        let app = TestApp::spawn_with(app.db, |s| {
+            s.engine.retry_base_ms = 5;
+            s.engine.retry_cap_secs = 1;
+            s.engine.max_attempts = 50;
+        })
+        .await;
+        let hub = app.connect_demo_hub().await;
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            ids.push(id(&app.create_user(&format!("p{i}@example.com")).await));
+        }
+        let team = id(&app.create_group("Team", &[]).await);
+        grant(&app, &hub.id, &team, Role::Employee).await;
+        app.sandbox
+        .post(
+            "/faults/error_rates",
+            json!({"endpoint": "*", "rate": 0.1, "code": 2, "message": "Service temporarily unavailable"}),
+        )
+        .await;
+        let members: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
+        let add = json!([{"op": "add", "path": "members", "value": members}]);
+        assert_eq!(
+            app.patch(&format!("/Groups/{team}"), add).await.status(),
+            204
+        );
+        converge(&app, 60).await;
+        let stats = app.sandbox.stats().await;
+        assert!(
+            stats["injected_faults"].as_u64().unwrap_or(0) > 0,
+            "faults were injected: {stats}"
+        );
+        app.sandbox
+            .control(reqwest::Method::DELETE, "/faults", None)
+            .await;
+        let state = app.sandbox.state(demo_ids::BUSINESS_ID).await;
+        let invited: Vec<&str> = state["business"]["invitations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["email"].as_str())
+            .filter(|e| e.starts_with('p') && e.ends_with("@example.com"))
+            .collect();
+        assert_eq!(invited.len(), 20, "{invited:?}");
+        let posts = format!("/{}/business_users", demo_ids::BUSINESS_ID);
+        assert_eq!(
+            app.sandbox.calls("POST", &posts).await,
+            20,
+            "each invitation sent once"
+        );
+        assert_no_duplicated_mutation(&app).await;
+    }
+);
+
+both!(
+    a_revoked_token_pauses_the_hub_instead_of_failing_its_work,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let ada = id(&app.create_user("ada@example.com").await);
+        let team = id(&app.create_group("Team", &[&ada]).await);
+        app.sandbox
+            .post(
+                &format!("/tokens/{}/revoke", demo_ids::HUB_TOKEN),
+                json!({}),
+            )
+            .await;
+        grant(&app, &hub.id, &team, Role::Employee).await;
+        let ran = app.engine.run_due().await.unwrap();
+        assert_eq!(ran.len(), 1);
+        let task_id = ran[0].id.clone();
+        let task = app
+            .store
+            .read(move |c| hubbridge::store::tasks::find(c, &task_id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(task.status, "deferred", "{task:?}");
+        assert_eq!(task.attempts, 0, "the try is given back");
+        assert!(
+            task.status_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("token")),
+            "{task:?}"
+        );
+        let hub_id = hub.id.clone();
+        let now = app
+            .store
+            .read(move |c| hubbridge::store::hubs::find(c, &hub_id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.status, "needs_reauth");
+        assert!(!now
+            .status_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains(demo_ids::HUB_TOKEN));
+        assert!(
+            app.engine.run_due().await.unwrap().is_empty(),
+            "a paused hub's work is not claimed"
+        );
+        assert_eq!(in_meta(&app, "ada@example.com").await, (None, None));
+    }
+);
