@@ -39,6 +39,20 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Mint an admin API token (HS256 with admin.jwt_secret); printed alone on the last line.
+    AdminToken {
+        /// The admin's identity (the token's `sub`).
+        #[arg(long)]
+        subject: String,
+        /// Workspace role: owner, super_admin, admin or user.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Lifetime: a number of seconds, or with a unit: 30m, 12h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
     /// Run the Meta Graph API simulator alone (for tests, demos and benchmarks).
     Sandbox {
         /// Port to listen on (0 picks a free one; the URL is printed).
@@ -112,6 +126,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until_stopped().await?;
             tracing::info!("hubbridge stopped");
+        }
+        Command::AdminToken {
+            subject,
+            role,
+            email,
+            ttl,
+        } => {
+            let role: crate::admin::auth::WorkspaceRole =
+                serde_json::from_value(serde_json::Value::String(role.clone())).map_err(|_| {
+                    anyhow::anyhow!("--role {role:?}: must be owner, super_admin, admin or user")
+                })?;
+            if !role.may_use_admin_api() {
+                anyhow::bail!("--role: guests and login-only members may not use the admin API");
+            }
+            if subject.trim().is_empty() {
+                anyhow::bail!("--subject must not be empty");
+            }
+            let ttl = parse_ttl(&ttl)?;
+            let token = crate::admin::auth::mint(
+                &settings.admin,
+                subject.trim(),
+                role,
+                email.as_deref(),
+                ttl,
+            )?;
+            eprintln!(
+                "Admin token for {subject:?} ({role:?}), valid for {}s.",
+                ttl.as_secs()
+            );
+            println!("{token}");
         }
         Command::Migrate => {
             let store = Store::connect(&settings.database)?;
@@ -193,13 +237,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             settings.meta.graph_url = graph.url();
             if settings.crypto.load_key()?.is_none() {
-                settings.crypto.key = demo_key(&dir)?;
+                settings.crypto.key = demo_secret(&dir, "crypto.key", || {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+                })?;
+            }
+            if settings.admin.jwt_secret.expose().is_empty() {
+                settings.admin.jwt_secret = demo_secret(&dir, "admin-jwt.secret", || {
+                    rand::random::<[u8; 32]>()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect()
+                })?;
             }
             let app = Application::build(settings.clone()).await?;
             let (_, token) = Tokens::new(app.store().clone())
                 .issue(&Actor::Cli, "demo")
                 .await?;
             let (hub, group) = demo_hub(&app, &settings).await?;
+            let admin_token = crate::admin::auth::mint(
+                &settings.admin,
+                "demo-admin",
+                crate::admin::auth::WorkspaceRole::Owner,
+                None,
+                std::time::Duration::from_secs(12 * 3600),
+            )?;
             let host = if settings.server.host == "0.0.0.0" {
                 "127.0.0.1"
             } else {
@@ -228,6 +290,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 demo_ids::PAGE_IDS[0]
             );
             println!("  Marketing group id: {group}");
+            println!("  admin API:  http://{host}:{}/admin/v1/", app.port());
+            println!("  admin token: {admin_token}");
             println!("Try:");
             println!(
                 "  curl -s -H 'Authorization: Bearer {}' {url}/Users",
@@ -291,18 +355,22 @@ async fn token_command(store: &Store, command: TokenCommand) -> anyhow::Result<(
     Ok(())
 }
 
-/// The demo's `crypto.key`: kept in `DIR/crypto.key` (created on the first run) so that a
-/// demo started again on the same folder can open the hub token it stored.
-fn demo_key(dir: &std::path::Path) -> anyhow::Result<crate::crypto::Secret> {
-    use base64::Engine;
-    let path = dir.join("crypto.key");
+/// A secret of the demo (its `crypto.key`, its `admin.jwt_secret`), kept in `DIR/name`
+/// (made by `make` on the first run), so that a demo started again on the same folder can
+/// open the hub token it stored and accept the admin tokens it printed.
+fn demo_secret(
+    dir: &std::path::Path,
+    name: &str,
+    make: impl FnOnce() -> String,
+) -> anyhow::Result<crate::crypto::Secret> {
+    let path = dir.join(name);
     if let Ok(text) = std::fs::read_to_string(&path) {
         return Ok(crate::crypto::Secret::new(text.trim()));
     }
-    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-    std::fs::write(&path, &key)
+    let secret = make();
+    std::fs::write(&path, &secret)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(crate::crypto::Secret::new(key))
+    Ok(crate::crypto::Secret::new(secret))
 }
 
 /// Connects the sandbox's demo business (once per database) and grants a directory group
@@ -355,6 +423,9 @@ async fn demo_hub(
                 app_secret: Some(Secret::new(demo_ids::APP_SECRET)),
                 login_method: "sso".into(),
                 sync_interval_hours: 24,
+                safeguard_percent: 20,
+                safeguard_window_minutes: 60,
+                safeguard_max_removals: None,
             },
         )
         .await?;
@@ -378,6 +449,28 @@ async fn demo_hub(
         )
         .await?;
     Ok((hub, group.row.id))
+}
+
+/// `90`, `30m`, `12h`, `7d` → a duration (at most 366 days).
+fn parse_ttl(s: &str) -> anyhow::Result<std::time::Duration> {
+    let s = s.trim();
+    let (n, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--ttl {s:?}: a number with s, m, h or d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("--ttl {s:?}: a number with s, m, h or d"),
+    };
+    if secs == 0 || secs > 366 * 86_400 {
+        anyhow::bail!("--ttl {s:?}: between 1 second and 366 days");
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -2,6 +2,7 @@
 //! Manager. See `docs/` and the README for what each module owns.
 
 pub mod access;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -66,7 +66,7 @@ impl Application {
             },
         );
         let hubs = Hubs::new(store.clone(), graph, secrets, settings.engine.max_attempts);
-        let server = run(listener, settings, store.clone())?;
+        let server = run(listener, settings, store.clone(), hubs.clone())?;
         Ok(Application {
             port,
             server,
@@ -124,7 +124,12 @@ async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({"status": 404, "detail": "not found"}))
 }
 
-fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    settings: Settings,
+    store: Store,
+    hubs: Hubs,
+) -> anyhow::Result<Server> {
     let public_url = Some(settings.server.public_url.clone()).filter(|u| !u.is_empty());
     let scim_state = web::Data::new(ScimState {
         directory: Directory::new(store.clone(), settings.engine.max_attempts),
@@ -137,6 +142,11 @@ fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Resul
         Tokens::new(store.clone()),
         Duration::from_secs(settings.scim.token_cache_ttl_secs),
     ));
+    let admin_state = web::Data::new(crate::admin::AdminState {
+        store: store.clone(),
+        hubs,
+    });
+    let verifier = web::Data::new(crate::admin::auth::JwtVerifier::new(&settings.admin));
     let store_data = web::Data::new(store);
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || {
@@ -145,9 +155,12 @@ fn run(listener: TcpListener, settings: Settings, store: Store) -> anyhow::Resul
             .app_data(scim_state.clone())
             .app_data(tokens.clone())
             .app_data(store_data.clone())
+            .app_data(admin_state.clone())
+            .app_data(verifier.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .configure(scim::configure)
+            .configure(crate::admin::configure)
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs);

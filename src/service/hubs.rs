@@ -38,6 +38,10 @@ pub struct ConnectHub {
     pub app_secret: Option<Secret>,
     pub login_method: String,
     pub sync_interval_hours: i32,
+    /// Removals held over this share of the hub's members within the window (default 20).
+    pub safeguard_percent: i32,
+    pub safeguard_window_minutes: i32,
+    pub safeguard_max_removals: Option<i32>,
 }
 
 /// A grant as asked for.
@@ -93,18 +97,33 @@ impl Hubs {
         ] {
             if value.trim().is_empty() || value.chars().any(char::is_control) {
                 return Err(ServiceError::invalid_value(format!(
-                    "{field} must be a non-empty string without control characters"
+                    "{field}: must be a non-empty string without control characters"
                 )));
             }
         }
         if !["sso", "password"].contains(&req.login_method.as_str()) {
             return Err(ServiceError::invalid_value(
-                "login_method must be \"sso\" or \"password\"",
+                "login_method: must be \"sso\" or \"password\"",
             ));
         }
         if !(1..=24 * 30).contains(&req.sync_interval_hours) {
             return Err(ServiceError::invalid_value(
-                "sync_interval_hours must be between 1 and 720",
+                "sync_interval_hours: must be between 1 and 720",
+            ));
+        }
+        if !(1..=100).contains(&req.safeguard_percent) {
+            return Err(ServiceError::invalid_value(
+                "safeguard.percent: must be between 1 and 100",
+            ));
+        }
+        if !(1..=24 * 60).contains(&req.safeguard_window_minutes) {
+            return Err(ServiceError::invalid_value(
+                "safeguard.window_minutes: must be between 1 and 1440",
+            ));
+        }
+        if req.safeguard_max_removals.is_some_and(|n| n < 0) {
+            return Err(ServiceError::invalid_value(
+                "safeguard.max_removals: must not be negative",
             ));
         }
         let app_secret = req.app_secret.as_ref().map(|s| AppSecret::new(s.expose()));
@@ -193,9 +212,9 @@ impl Hubs {
                 .app_secret
                 .as_ref()
                 .map(|s| secrets.seal(&sealed_for(&id, "app_secret"), s.expose())),
-            safeguard_percent: 20,
-            safeguard_window_minutes: 60,
-            safeguard_max_removals: None,
+            safeguard_percent: req.safeguard_percent,
+            safeguard_window_minutes: req.safeguard_window_minutes,
+            safeguard_max_removals: req.safeguard_max_removals,
             sync_interval_hours: req.sync_interval_hours,
             created_at: now,
             updated_at: now,

@@ -142,3 +142,143 @@ pub fn grants_of(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<Vec<Gran
         ))
         .load(conn)?)
 }
+
+/// Hubs after `after_seq` in `seq` order, at most `limit`; only `owner`'s when given.
+pub fn list(
+    conn: &mut AnyConnection,
+    owner: Option<&str>,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<HubRow>> {
+    let mut q = hubs::table
+        .filter(hubs::seq.gt(after_seq))
+        .order(hubs::seq.asc())
+        .limit(limit)
+        .select(HubRow::as_select())
+        .into_boxed();
+    if let Some(o) = owner {
+        q = q.filter(hubs::owner.eq(o));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// What a hub's view counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubCounts {
+    pub unmatched: i64,
+    pub onboarded: i64,
+    pub guest: i64,
+    pub exempted: i64,
+    pub pending_tasks: i64,
+    pub failed_tasks: i64,
+}
+
+pub fn counts(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<HubCounts> {
+    use super::schema::{members, tasks};
+    let by_state: Vec<(String, i64)> = members::table
+        .filter(members::hub_seq.eq(hub_seq))
+        .group_by(members::state)
+        .select((members::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    let by_status: Vec<(String, i64)> = tasks::table
+        .filter(tasks::hub_seq.eq(hub_seq))
+        .filter(tasks::status.eq_any(["pending", "deferred", "running", "held", "failed"]))
+        .group_by(tasks::status)
+        .select((tasks::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut c = HubCounts::default();
+    for (state, n) in by_state {
+        match state.as_str() {
+            "unmatched" => c.unmatched = n,
+            "onboarded" => c.onboarded = n,
+            "guest" => c.guest = n,
+            "exempted" => c.exempted = n,
+            _ => {}
+        }
+    }
+    for (status, n) in by_status {
+        if status == "failed" {
+            c.failed_tasks += n;
+        } else {
+            c.pending_tasks += n;
+        }
+    }
+    Ok(c)
+}
+
+/// A grant with its grantee's SCIM id and display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantView {
+    pub grant: GrantRow,
+    /// "group" or "user".
+    pub grantee_type: &'static str,
+    pub grantee_id: String,
+    pub grantee_display: String,
+}
+
+/// A hub's grants after `after_seq`, optionally only those of one group or user (SCIM ids).
+pub fn grant_views(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    group_id: Option<&str>,
+    user_id: Option<&str>,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<GrantView>> {
+    use super::schema::{groups, users};
+    let mut q = grants::table
+        .left_join(groups::table.on(grants::group_seq.eq(groups::seq.nullable())))
+        .left_join(users::table.on(grants::user_seq.eq(users::seq.nullable())))
+        .filter(grants::hub_seq.eq(hub_seq))
+        .filter(grants::seq.gt(after_seq))
+        .order(grants::seq.asc())
+        .limit(limit)
+        .select((
+            GrantRow::as_select(),
+            groups::id.nullable(),
+            groups::display_name.nullable(),
+            users::id.nullable(),
+            users::user_name.nullable(),
+        ))
+        .into_boxed();
+    if let Some(g) = group_id {
+        q = q.filter(groups::id.eq(g));
+    }
+    if let Some(u) = user_id {
+        q = q.filter(users::id.eq(u));
+    }
+    type Row = (
+        GrantRow,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = q.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(grant, gid, gname, uid, uname)| match (gid, uid) {
+            (Some(id), _) => GrantView {
+                grant,
+                grantee_type: "group",
+                grantee_id: id,
+                grantee_display: gname.unwrap_or_default(),
+            },
+            (None, uid) => GrantView {
+                grant,
+                grantee_type: "user",
+                grantee_id: uid.unwrap_or_default(),
+                grantee_display: uname.unwrap_or_default(),
+            },
+        })
+        .collect())
+}
+
+pub fn find_grant(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    id: &str,
+) -> StoreResult<Option<GrantView>> {
+    let all = grant_views(conn, hub_seq, None, None, 0, i64::MAX)?;
+    Ok(all.into_iter().find(|g| g.grant.id == id))
+}

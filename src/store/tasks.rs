@@ -379,3 +379,70 @@ pub fn for_hub(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<Vec<TaskRo
         .select(TaskRow::as_select())
         .load(conn)?)
 }
+
+/// Filters of the task list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only these hubs (the caller's); `None`: every hub.
+    pub hub_seqs: Option<Vec<i64>>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub user_id: Option<String>,
+    /// Created at or after / before (microseconds).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Tasks after `after_seq`, oldest first, at most `limit`.
+pub fn list(
+    conn: &mut AnyConnection,
+    f: &TaskFilter,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<TaskRow>> {
+    let mut q = tasks::table
+        .filter(tasks::seq.gt(after_seq))
+        .order(tasks::seq.asc())
+        .limit(limit)
+        .select(TaskRow::as_select())
+        .into_boxed();
+    if let Some(h) = &f.hub_seqs {
+        q = q.filter(tasks::hub_seq.eq_any(h.clone()));
+    }
+    if let Some(k) = &f.kind {
+        q = q.filter(tasks::kind.eq(k.clone()));
+    }
+    if let Some(s) = &f.status {
+        q = q.filter(tasks::status.eq(s.clone()));
+    }
+    if let Some(u) = &f.user_id {
+        q = q.filter(tasks::user_id.eq(u.clone()));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(tasks::created_at.ge(t));
+    }
+    if let Some(t) = f.until {
+        q = q.filter(tasks::created_at.lt(t));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// A Graph call a task made.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = super::schema::task_calls)]
+pub struct TaskCall {
+    pub attempt: i32,
+    pub request: String,
+    pub target: String,
+    pub outcome: String,
+    pub at: i64,
+}
+
+pub fn calls_of(conn: &mut AnyConnection, task_seq: i64) -> StoreResult<Vec<TaskCall>> {
+    use super::schema::task_calls;
+    Ok(task_calls::table
+        .filter(task_calls::task_seq.eq(task_seq))
+        .order(task_calls::seq.asc())
+        .select(TaskCall::as_select())
+        .load(conn)?)
+}

@@ -540,6 +540,23 @@ async fn demo_serves_the_printed_url_and_token_as_the_readme_shows_and_stops_on_
         "Ada is invited\n{}",
         demo.dump()
     );
+    // The printed admin token reads the hub.
+    let admin_token = field("admin token:");
+    let admin_url = field("admin API:");
+    let hubs: serde_json::Value = client
+        .get(format!("{admin_url}hubs"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        hubs["data"][0]["business_id"],
+        hubbridge::sandbox::demo_ids::BUSINESS_ID,
+        "{hubs}"
+    );
 
     demo.sigterm();
     let status = demo.wait_exit(Duration::from_secs(20)).await;
@@ -1090,4 +1107,80 @@ fn serve_json_logs(
         .envs(env.iter().copied())
         .args(["serve", "--log-format", "json"]);
     (token, Proc::spawn(cmd))
+}
+
+#[test]
+fn admin_token_mints_a_token_the_server_accepts_only_with_a_secret_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db").to_string_lossy().into_owned();
+    let out = hubbridge(&db)
+        .args([
+            "admin-token",
+            "--subject",
+            "ops@example.com",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admin.jwt_secret"), "{err}");
+
+    let secret = "cli-test-secret-0123456789abcdefghij";
+    let out = hubbridge(&db)
+        .env("HUBBRIDGE__ADMIN__JWT_SECRET", secret)
+        .args([
+            "admin-token",
+            "--subject",
+            "ops@example.com",
+            "--role",
+            "admin",
+            "--ttl",
+            "2h",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().trim();
+    assert_eq!(
+        token.split('.').count(),
+        3,
+        "a JWT alone on the last line: {stdout}"
+    );
+    assert!(!stdout.contains(secret) && !String::from_utf8_lossy(&out.stderr).contains(secret));
+    let settings = hubbridge::config::AdminSettings {
+        jwt_secret: hubbridge::crypto::Secret::new(secret),
+        jwt_issuer: String::new(),
+        jwt_audience: String::new(),
+        jwks_file: String::new(),
+    };
+    let admin = hubbridge::admin::auth::JwtVerifier::new(&settings)
+        .verify(token)
+        .expect("the minted token verifies");
+    assert_eq!(admin.subject, "ops@example.com");
+
+    for (args, why) in [
+        (vec!["--role", "guest"], "guests"),
+        (vec!["--role", "boss"], "--role"),
+        (vec!["--role", "admin", "--ttl", "0"], "--ttl"),
+        (vec!["--role", "admin", "--ttl", "5y"], "--ttl"),
+    ] {
+        let out = hubbridge(&db)
+            .env("HUBBRIDGE__ADMIN__JWT_SECRET", secret)
+            .args(["admin-token", "--subject", "x"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{args:?}"
+        );
+    }
 }

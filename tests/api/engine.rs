@@ -239,6 +239,9 @@ both!(
             app_secret: Some(Secret::new(demo_ids::APP_SECRET)),
             login_method: "sso".into(),
             sync_interval_hours: 24,
+            safeguard_percent: 20,
+            safeguard_window_minutes: 60,
+            safeguard_max_removals: None,
         };
         let refused = app
             .hubs

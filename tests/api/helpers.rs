@@ -19,6 +19,8 @@ pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+/// `admin.jwt_secret` of every test server.
+pub const TEST_JWT_SECRET: &str = "test-admin-secret-0123456789abcdef";
 /// `crypto.key` of every test server (32 bytes of 0x2a).
 pub const TEST_CRYPTO_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
@@ -142,6 +144,7 @@ impl TestApp {
         settings.meta.graph_url = sandbox.url();
         settings.engine.workers = 0;
         settings.crypto.key = hubbridge::crypto::Secret::new(TEST_CRYPTO_KEY);
+        settings.admin.jwt_secret = hubbridge::crypto::Secret::new(TEST_JWT_SECRET);
         settings.server.port = 0;
         settings.server.host = "127.0.0.1".into();
         settings.server.workers = 2;
@@ -226,10 +229,53 @@ impl TestApp {
                     app_secret: Some(Secret::new(demo_ids::APP_SECRET)),
                     login_method: "sso".into(),
                     sync_interval_hours: 24,
+                    safeguard_percent: 20,
+                    safeguard_window_minutes: 60,
+                    safeguard_max_removals: None,
                 },
             )
             .await
             .expect("demo hub connects")
+    }
+
+    /// An admin API token for `subject` with a workspace role (`owner`, `admin`, `user`...).
+    pub fn admin_token(&self, subject: &str, role: &str) -> String {
+        let settings = hubbridge::config::AdminSettings {
+            jwt_secret: hubbridge::crypto::Secret::new(TEST_JWT_SECRET),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwks_file: String::new(),
+        };
+        let role = serde_json::from_value(json!(role)).expect("a workspace role");
+        hubbridge::admin::auth::mint(
+            &settings,
+            subject,
+            role,
+            None,
+            std::time::Duration::from_secs(600),
+        )
+        .expect("token")
+    }
+
+    /// An admin API request as `token`; returns the status and the JSON body.
+    pub async fn admin(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .client
+            .request(method, format!("{}/admin/v1{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("admin request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// The demo hub's admin system-user token, on the test's Graph client.

@@ -1,0 +1,225 @@
+//! What the admin API reads and writes: request bodies parsed into service inputs, and
+//! rows rendered into the contract's JSON (snake_case, RFC 3339 times, never a secret).
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use super::problem::Problem;
+use crate::access::{Grantee, HubRole, Role};
+use crate::crypto::Secret;
+use crate::service::hubs::{ConnectHub, NewGrant};
+use crate::store::hubs::{GrantView, HubCounts, HubRow};
+use crate::store::tasks::{TaskCall, TaskRow};
+
+pub fn encode_cursor(seq: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{seq}"))
+}
+
+pub fn decode_cursor(c: &str) -> Option<i64> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.as_bytes())
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("after:")?
+        .parse()
+        .ok()
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC.
+pub fn time(micros: i64) -> Value {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .unwrap_or(Value::Null)
+}
+
+pub fn hub(h: &HubRow, c: &HubCounts) -> Value {
+    json!({
+        "id": h.id,
+        "label": h.label,
+        "business_id": h.business_id,
+        "business_name": h.business_name,
+        "app_id": h.app_id,
+        "login_method": h.login_method,
+        "status": h.status,
+        "status_reason": h.status_reason,
+        "owner": h.owner,
+        "safeguard": {
+            "percent": h.safeguard_percent,
+            "window_minutes": h.safeguard_window_minutes,
+            "max_removals": h.safeguard_max_removals,
+        },
+        "sync_interval_hours": h.sync_interval_hours,
+        "last_sync": null,
+        "counts": {
+            "unmatched": c.unmatched,
+            "onboarded": c.onboarded,
+            "guest": c.guest,
+            "exempted": c.exempted,
+            "pending_tasks": c.pending_tasks,
+            "failed_tasks": c.failed_tasks,
+        },
+        "created_at": time(h.created_at),
+        "updated_at": time(h.updated_at),
+    })
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>, Problem> {
+    body.as_object()
+        .ok_or_else(|| Problem::bad_request("the body must be a JSON object"))
+}
+
+fn string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Problem> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Problem::invalid_field(field, "must be a string")),
+    }
+}
+
+fn required(obj: &Map<String, Value>, field: &str) -> Result<String, Problem> {
+    string(obj, field)?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| Problem::invalid_field(field, "is required"))
+}
+
+fn int(obj: &Map<String, Value>, field: &str, name: &str) -> Result<Option<i32>, Problem> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| Problem::invalid_field(name, "must be an integer")),
+    }
+}
+
+pub fn connect_hub(body: &Value) -> Result<ConnectHub, Problem> {
+    let obj = object(body)?;
+    let safeguard = match obj.get("safeguard") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(Problem::invalid_field("safeguard", "must be an object")),
+    };
+    Ok(ConnectHub {
+        label: required(obj, "label")?,
+        business_id: required(obj, "business_id")?,
+        app_id: required(obj, "app_id")?,
+        access_token: Secret::new(required(obj, "access_token")?),
+        app_secret: string(obj, "app_secret")?.map(Secret::new),
+        login_method: string(obj, "login_method")?.unwrap_or_else(|| "sso".into()),
+        sync_interval_hours: int(obj, "sync_interval_hours", "sync_interval_hours")?.unwrap_or(24),
+        safeguard_percent: int(&safeguard, "percent", "safeguard.percent")?.unwrap_or(20),
+        safeguard_window_minutes: int(&safeguard, "window_minutes", "safeguard.window_minutes")?
+            .unwrap_or(60),
+        safeguard_max_removals: int(&safeguard, "max_removals", "safeguard.max_removals")?,
+    })
+}
+
+pub fn new_grant(body: &Value) -> Result<NewGrant, Problem> {
+    let obj = object(body)?;
+    let grantee = match (string(obj, "group_id")?, string(obj, "user_id")?) {
+        (Some(g), None) => Grantee::Group(g),
+        (None, Some(u)) => Grantee::User(u),
+        _ => {
+            return Err(Problem::invalid_field(
+                "group_id",
+                "give exactly one of group_id and user_id",
+            ))
+        }
+    };
+    let hub_role = required(obj, "hub_role")?;
+    let hub_role = HubRole::parse(&hub_role).ok_or_else(|| {
+        Problem::invalid_field("hub_role", "must be \"owner\" or \"collaborator\"")
+    })?;
+    let role = required(obj, "business_role")?;
+    let role = Role::parse(&role).ok_or_else(|| {
+        Problem::invalid_field("business_role", "must be \"ADMIN\" or \"EMPLOYEE\"")
+    })?;
+    let assets = match obj.get("assets") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.is_empty() => Vec::new(),
+        Some(Value::Array(a)) => {
+            let first = a[0]
+                .get("asset_id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            // Asset kinds come from the hub's assets, which its sync reads; the sync is not
+            // built yet, so no asset is known.
+            return Err(Problem::invalid_field(
+                "assets",
+                format!(
+                    "asset {first:?} is not among the hub's known assets (assets are learned by \
+                     the hub's sync, which this version does not run yet)"
+                ),
+            ));
+        }
+        Some(_) => return Err(Problem::invalid_field("assets", "must be an array")),
+    };
+    Ok(NewGrant {
+        grantee,
+        hub_role,
+        role,
+        assets,
+    })
+}
+
+pub fn grant(hub_id: &str, g: &GrantView) -> Value {
+    let assets: Value = serde_json::from_str::<Vec<Value>>(&g.grant.assets)
+        .map(|list| {
+            Value::Array(
+                list.into_iter()
+                    .map(|a| json!({"asset_id": a["asset_id"], "tasks": a["tasks"]}))
+                    .collect(),
+            )
+        })
+        .unwrap_or_else(|_| json!([]));
+    json!({
+        "id": g.grant.id,
+        "hub_id": hub_id,
+        "grantee": {"type": g.grantee_type, "id": g.grantee_id, "display": g.grantee_display},
+        "hub_role": g.grant.hub_role,
+        "business_role": g.grant.business_role,
+        "assets": assets,
+        "created_at": time(g.grant.created_at),
+        "updated_at": time(g.grant.updated_at),
+    })
+}
+
+pub fn task(t: &TaskRow, hub_id: &str, calls: Option<&[TaskCall]>) -> Value {
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .unwrap_or(Value::Null)
+    };
+    let mut v = json!({
+        "id": t.id,
+        "hub_id": hub_id,
+        "kind": t.kind,
+        "subject": {"user_id": t.user_id, "member_id": t.member_id, "email": t.email},
+        "trigger": t.triggered_by,
+        "status": t.status,
+        "attempts": t.attempts,
+        "max_attempts": t.max_attempts,
+        "next_run_at": time(t.run_after),
+        "status_reason": t.status_reason,
+        "last_error": parse(&t.last_error),
+        "progress": parse(&t.progress),
+        "created_at": time(t.created_at),
+        "updated_at": time(t.updated_at),
+        "finished_at": t.finished_at.map_or(Value::Null, time),
+    });
+    if let Some(calls) = calls {
+        v["changes"] = Value::Array(
+            calls
+                .iter()
+                .map(|c| {
+                    json!({"call": c.request, "target": c.target, "outcome": c.outcome,
+                           "attempt": c.attempt, "at": time(c.at)})
+                })
+                .collect(),
+        );
+    }
+    v
+}

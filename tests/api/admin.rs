@@ -1,0 +1,275 @@
+//! The admin API (`/admin/v1`): JWT authentication and roles, problem+json errors, hubs,
+//! grants and the task log, and the OpenAPI document built from the same route table as
+//! the router.
+
+use hubbridge::sandbox::demo_ids;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both;
+
+fn connect_body(token: &str) -> Value {
+    json!({"label": "Acme", "business_id": demo_ids::BUSINESS_ID, "app_id": demo_ids::APP_ID,
+           "access_token": token, "app_secret": demo_ids::APP_SECRET, "login_method": "sso"})
+}
+
+both!(
+    admin_requests_need_a_valid_token_and_an_allowed_role,
+    |app| async move {
+        let url = format!("{}/admin/v1/hubs", app.base);
+        let r = app.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().get("www-authenticate").is_some());
+        assert_eq!(
+            r.headers().get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["type"], "/problems/unauthorized");
+        assert_eq!(body["status"], 401);
+        // A SCIM token is not an admin token; a token signed with another secret neither.
+        let (status, _) = app.admin(&app.token, Method::GET, "/hubs", None).await;
+        assert_eq!(status, 401);
+        let forged = {
+            let settings = hubbridge::config::AdminSettings {
+                jwt_secret: hubbridge::crypto::Secret::new("another-secret-of-at-least-32-bytes"),
+                jwt_issuer: String::new(),
+                jwt_audience: String::new(),
+                jwks_file: String::new(),
+            };
+            hubbridge::admin::auth::mint(
+                &settings,
+                "eve",
+                hubbridge::admin::auth::WorkspaceRole::Owner,
+                None,
+                std::time::Duration::from_secs(60),
+            )
+            .unwrap()
+        };
+        assert_eq!(app.admin(&forged, Method::GET, "/hubs", None).await.0, 401);
+        let guest = app.admin_token("guest@example.com", "guest");
+        let (status, body) = app.admin(&guest, Method::GET, "/hubs", None).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (403, Some("/problems/forbidden"))
+        );
+        let owner = app.admin_token("root@example.com", "owner");
+        let (status, body) = app.admin(&owner, Method::GET, "/hubs", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"data": [], "next_cursor": null}));
+        let (status, body) = app.admin(&owner, Method::GET, "/nowhere", None).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (404, Some("/problems/not-found"))
+        );
+    }
+);
+
+both!(
+    every_documented_route_is_served_and_every_served_route_documented,
+    |app| async move {
+        let owner = app.admin_token("root@example.com", "owner");
+        let (status, doc) = app.admin(&owner, Method::GET, "/openapi.json", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented = 0;
+        for (path, ops) in paths {
+            for (method, _) in ops.as_object().unwrap() {
+                documented += 1;
+                let concrete = path
+                    .trim_start_matches("/admin/v1")
+                    .replace("{hub_id}", "h")
+                    .replace("{grant_id}", "g")
+                    .replace("{task_id}", "t");
+                let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+                let body = (m == Method::POST).then(|| json!({}));
+                let (status, answer) = app.admin(&owner, m, &concrete, body).await;
+                let no_route = answer["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("no admin API route"));
+                assert!(
+                    !no_route && status != 405,
+                    "{method} {path} is documented but not served: {status} {answer}"
+                );
+            }
+        }
+        assert_eq!(documented, hubbridge::admin::ROUTES.len());
+        // A method the document does not list is not served.
+        let (status, _) = app.admin(&owner, Method::DELETE, "/hubs", None).await;
+        assert_eq!(status, 405);
+    }
+);
+
+both!(
+    a_hub_connected_and_granted_over_the_admin_api_invites_through_the_log,
+    |app| async move {
+        let alice = app.admin_token("alice@example.com", "admin");
+        // A token lacking scopes: 422 naming them, and never the token.
+        let (status, body) = app
+            .admin(
+                &alice,
+                Method::POST,
+                "/hubs",
+                Some(connect_body(demo_ids::EXPIRED_TOKEN)),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(!body.to_string().contains(demo_ids::EXPIRED_TOKEN));
+        let (status, body) = app
+            .admin(&alice, Method::POST, "/hubs", Some(json!({"label": "x"})))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["field"], "business_id", "{body}");
+
+        let (status, hub) = app
+            .admin(
+                &alice,
+                Method::POST,
+                "/hubs",
+                Some(connect_body(demo_ids::HUB_TOKEN)),
+            )
+            .await;
+        assert_eq!(status, 201, "{hub}");
+        assert_eq!(hub["owner"], "alice@example.com");
+        assert_eq!(hub["status"], "active");
+        assert_eq!(hub["business_name"], "Acme Corp");
+        assert_eq!(hub["safeguard"]["percent"], 20);
+        assert!(!hub.to_string().contains(demo_ids::HUB_TOKEN), "{hub}");
+        assert!(!hub.to_string().contains(demo_ids::APP_SECRET), "{hub}");
+        let hub_id = hub["id"].as_str().unwrap().to_string();
+
+        // Bob, another admin, neither sees nor manages Alice's hub; the workspace owner does.
+        let bob = app.admin_token("bob@example.com", "admin");
+        let (_, list) = app.admin(&bob, Method::GET, "/hubs", None).await;
+        assert_eq!(list["data"], json!([]));
+        let (status, _) = app
+            .admin(&bob, Method::GET, &format!("/hubs/{hub_id}"), None)
+            .await;
+        assert_eq!(status, 403);
+        let root = app.admin_token("root@example.com", "super_admin");
+        let (_, list) = app.admin(&root, Method::GET, "/hubs", None).await;
+        assert_eq!(list["data"][0]["id"], hub_id.as_str());
+
+        let ada = app.create_user("ada@example.com").await;
+        let ada_id = ada["id"].as_str().unwrap();
+        let team = app.create_group("Team", &[ada_id]).await;
+        let team_id = team["id"].as_str().unwrap();
+        let (status, body) = app
+            .admin(
+                &alice,
+                Method::POST,
+                &format!("/hubs/{hub_id}/grants"),
+                Some(json!({"group_id": "nope", "hub_role": "collaborator", "business_role": "EMPLOYEE"})),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["field"], "group_id", "{body}");
+        let (status, grant) = app
+            .admin(
+                &alice,
+                Method::POST,
+                &format!("/hubs/{hub_id}/grants"),
+                Some(json!({"group_id": team_id, "hub_role": "collaborator", "business_role": "EMPLOYEE"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{grant}");
+        assert_eq!(
+            grant["grantee"],
+            json!({"type": "group", "id": team_id, "display": "Team"})
+        );
+        let (_, grants) = app
+            .admin(&alice, Method::GET, &format!("/hubs/{hub_id}/grants"), None)
+            .await;
+        assert_eq!(grants["data"].as_array().unwrap().len(), 1);
+
+        // The grant queued Ada's reconcile; the log shows it, then its Graph calls.
+        let (_, log) = app
+            .admin(
+                &alice,
+                Method::GET,
+                &format!("/tasks?hub_id={hub_id}&status=pending"),
+                None,
+            )
+            .await;
+        let tasks = log["data"].as_array().unwrap();
+        assert_eq!(tasks.len(), 1, "{log}");
+        assert_eq!(tasks[0]["kind"], "reconcile_member");
+        assert_eq!(tasks[0]["subject"]["user_id"], ada_id);
+        assert_eq!(tasks[0]["trigger"], "admin");
+        let task_id = tasks[0]["id"].as_str().unwrap().to_string();
+        app.run_pending_tasks().await;
+        let (status, task) = app
+            .admin(&alice, Method::GET, &format!("/tasks/{task_id}"), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(task["status"], "completed");
+        let calls = task["changes"].as_array().unwrap();
+        assert_eq!(calls.len(), 1, "{task}");
+        assert!(
+            calls[0]["call"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("POST /{}/business_users", demo_ids::BUSINESS_ID)),
+            "{task}"
+        );
+        assert_eq!(calls[0]["outcome"], "ok");
+        let (_, hub) = app
+            .admin(&alice, Method::GET, &format!("/hubs/{hub_id}"), None)
+            .await;
+        assert_eq!(hub["counts"]["onboarded"], 1, "{hub}");
+        // Bob cannot read Alice's task.
+        let (status, _) = app
+            .admin(&bob, Method::GET, &format!("/tasks/{task_id}"), None)
+            .await;
+        assert_eq!(status, 404);
+    }
+);
+
+both!(lists_page_with_cursors, |app| async move {
+    let root = app.admin_token("root@example.com", "owner");
+    let hub = app.connect_demo_hub().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let g = app.create_group(&format!("G{i}"), &[]).await;
+        let (status, grant) = app
+            .admin(
+                &root,
+                Method::POST,
+                &format!("/hubs/{}/grants", hub.id),
+                Some(json!({"group_id": g["id"], "hub_role": "collaborator", "business_role": "EMPLOYEE"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        ids.push(grant["id"].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => format!("/hubs/{}/grants?limit=2", hub.id),
+            Some(c) => format!("/hubs/{}/grants?limit=2&cursor={c}", hub.id),
+        };
+        let (status, page) = app.admin(&root, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        for g in page["data"].as_array().unwrap() {
+            seen.push(g["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let (status, body) = app
+        .admin(&root, Method::GET, "/tasks?limit=501", None)
+        .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("limit"))
+    );
+    let (status, _) = app
+        .admin(&root, Method::GET, "/tasks?cursor=garbage", None)
+        .await;
+    assert_eq!(status, 422);
+});
