@@ -219,9 +219,19 @@ impl Hubs {
             created_at: now,
             updated_at: now,
         };
+        let e = Enqueue {
+            triggered_by: "admin",
+            max_attempts: self.max_attempts,
+            now,
+        };
         let hub = self
             .store
-            .write(move |c| hubs::insert(c, &row))
+            .write(move |c| {
+                let hub = hubs::insert(c, &row)?;
+                // "Check for updates" first thing: who is in the business already.
+                tasks::enqueue_sync(c, hub.seq, e)?;
+                Ok(hub)
+            })
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict(_) => ServiceError::Conflict(
@@ -231,6 +241,62 @@ impl Hubs {
             })?;
         tracing::info!(hub.id = %hub.id, business = %hub.business_id, actor = %actor, "hub connected");
         Ok(hub)
+    }
+
+    /// "Check for updates" now: queues a `sync_hub` unless one waits or runs already, and
+    /// returns the sync that will run.
+    pub async fn sync_now(&self, actor: &Actor, hub_id: &str) -> ServiceResult<tasks::TaskRow> {
+        let id = hub_id.to_string();
+        let e = Enqueue {
+            triggered_by: "admin",
+            max_attempts: self.max_attempts,
+            now: now_micros(),
+        };
+        let task = self
+            .store
+            .write(move |c| -> ServiceResult<tasks::TaskRow> {
+                let hub = hubs::find(c, &id)?
+                    .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
+                if hub.status == hubs::status::DISCONNECTED {
+                    return Err(ServiceError::Conflict("the hub is disconnected".into()));
+                }
+                Ok(tasks::enqueue_sync(c, hub.seq, e)?)
+            })
+            .await?;
+        tracing::info!(hub.id = %hub_id, task.id = %task.id, actor = %actor, "sync requested");
+        Ok(task)
+    }
+
+    /// Approves (past the safeguard) or cancels held removals: one task, or all of a hub's.
+    pub async fn decide_held(
+        &self,
+        actor: &Actor,
+        hub_id: &str,
+        task_id: Option<&str>,
+        approve: bool,
+    ) -> ServiceResult<usize> {
+        let (id, task, by) = (
+            hub_id.to_string(),
+            task_id.map(str::to_string),
+            actor.to_string(),
+        );
+        let n = self
+            .store
+            .write(move |c| -> ServiceResult<usize> {
+                let hub = hubs::find(c, &id)?
+                    .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
+                Ok(tasks::decide_held(
+                    c,
+                    hub.seq,
+                    task.as_deref(),
+                    approve,
+                    &by,
+                    now_micros(),
+                )?)
+            })
+            .await?;
+        tracing::info!(hub.id = %hub_id, held = n, approve, actor = %actor, "held removals decided");
+        Ok(n)
     }
 
     /// Grants a group or user a role on a hub, and queues the reconcile of everyone it

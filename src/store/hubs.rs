@@ -282,3 +282,42 @@ pub fn find_grant(
     let all = grant_views(conn, hub_seq, None, None, 0, i64::MAX)?;
     Ok(all.into_iter().find(|g| g.grant.id == id))
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::hub_assets)]
+pub struct AssetRow {
+    pub hub_seq: i64,
+    pub asset_id: String,
+    /// `page`, `ad_account`, `catalog`.
+    pub kind: String,
+    pub name: String,
+    pub owned_by: String,
+    pub last_seen_at: i64,
+}
+
+/// Replaces a hub's assets with those a sync saw.
+pub fn replace_assets(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    assets: &[AssetRow],
+) -> StoreResult<()> {
+    use super::schema::hub_assets;
+    diesel::delete(hub_assets::table.filter(hub_assets::hub_seq.eq(hub_seq))).execute(conn)?;
+    // One statement per asset: diesel's multi-row insert is not available across both
+    // backends, and a business has hundreds of assets at most.
+    for asset in assets {
+        diesel::insert_into(hub_assets::table)
+            .values(asset)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn assets_of(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<Vec<AssetRow>> {
+    use super::schema::hub_assets;
+    Ok(hub_assets::table
+        .filter(hub_assets::hub_seq.eq(hub_seq))
+        .order((hub_assets::kind.asc(), hub_assets::asset_id.asc()))
+        .select(AssetRow::as_select())
+        .load(conn)?)
+}

@@ -163,9 +163,21 @@ diesel::table! {
         status_reason -> Nullable<Text>,
         last_error -> Nullable<Text>,
         progress -> Nullable<Text>,
+        approved -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
         finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    hub_assets (hub_seq, asset_id) {
+        hub_seq -> BigInt,
+        asset_id -> Text,
+        kind -> Text,
+        name -> Text,
+        owned_by -> Text,
+        last_seen_at -> BigInt,
     }
 }
 
@@ -187,6 +199,7 @@ diesel::joinable!(grants -> hubs (hub_seq));
 diesel::joinable!(members -> hubs (hub_seq));
 diesel::joinable!(tasks -> hubs (hub_seq));
 diesel::joinable!(task_calls -> tasks (task_seq));
+diesel::joinable!(hub_assets -> hubs (hub_seq));
 diesel::allow_tables_to_appear_in_same_query!(
     scim_tokens,
     users,
@@ -197,5 +210,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     grants,
     members,
     tasks,
-    task_calls
+    task_calls,
+    hub_assets
 );

@@ -53,6 +53,8 @@ pub struct TaskRow {
     pub status_reason: Option<String>,
     pub last_error: Option<String>,
     pub progress: Option<String>,
+    /// An owner approved its removals past the safeguard.
+    pub approved: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
@@ -60,7 +62,7 @@ pub struct TaskRow {
 
 const COLUMNS: &str = "seq, id, hub_seq, kind, user_id, member_id, email, triggered_by, status, \
      attempts, claims, max_attempts, run_after, lease_until, status_reason, last_error, progress, \
-     created_at, updated_at, finished_at";
+     approved, created_at, updated_at, finished_at";
 
 /// What every enqueue needs besides the task's subject.
 #[derive(Debug, Clone, Copy)]
@@ -298,6 +300,30 @@ pub fn finish(
         ))
         .execute(conn)?;
     }
+    if let Outcome::Held { .. } = outcome {
+        let twin: Option<String> = tasks::table
+            .filter(tasks::hub_seq.eq(task.hub_seq))
+            .filter(tasks::user_id.eq(&task.user_id))
+            .filter(tasks::kind.eq(&task.kind))
+            .filter(tasks::status.eq(status::HELD))
+            .filter(tasks::seq.ne(task.seq))
+            .select(tasks::id)
+            .first(conn)
+            .optional()?;
+        if let Some(twin) = twin {
+            // That person's removal waits for a decision already.
+            let n = diesel::update(tasks::table.filter(tasks::seq.eq(task.seq)))
+                .set((
+                    tasks::status.eq(status::CANCELLED),
+                    tasks::lease_until.eq(None::<i64>),
+                    tasks::status_reason.eq(Some(format!("merged into held task {twin}"))),
+                    tasks::updated_at.eq(now),
+                    tasks::finished_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
+            return Ok(n == 1);
+        }
+    }
     let target = tasks::table.filter(tasks::seq.eq(task.seq));
     let n = match outcome {
         Outcome::Completed => diesel::update(target)
@@ -445,4 +471,202 @@ pub fn calls_of(conn: &mut AnyConnection, task_seq: i64) -> StoreResult<Vec<Task
         .order(task_calls::seq.asc())
         .select(TaskCall::as_select())
         .load(conn)?)
+}
+
+/// Queues a `sync_hub` unless one is waiting or running; returns the sync that is
+/// (the new one or the one already there).
+pub fn enqueue_sync(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    e: Enqueue<'_>,
+) -> StoreResult<TaskRow> {
+    let sql = format!(
+        "INSERT INTO tasks (id, hub_seq, kind, triggered_by, status, attempts, claims, \
+         max_attempts, run_after, created_at, updated_at) \
+         VALUES ({}, ?, 'sync_hub', ?, 'pending', 0, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        new_id_sql(conn)
+    );
+    RawQuery::marked(
+        &sql,
+        vec![
+            Lit::Int(hub_seq),
+            Lit::Text(e.triggered_by.to_string()),
+            Lit::Int(e.max_attempts.into()),
+            Lit::Int(e.now),
+            Lit::Int(e.now),
+            Lit::Int(e.now),
+        ],
+    )
+    .execute(conn)?;
+    Ok(tasks::table
+        .filter(tasks::hub_seq.eq(hub_seq))
+        .filter(tasks::kind.eq(SYNC_HUB))
+        .filter(tasks::status.eq_any([status::PENDING, status::DEFERRED, status::RUNNING]))
+        .select(TaskRow::as_select())
+        .first(conn)?)
+}
+
+/// The hub's latest sync that ended (completed or failed).
+pub fn last_sync(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<Option<TaskRow>> {
+    Ok(tasks::table
+        .filter(tasks::hub_seq.eq(hub_seq))
+        .filter(tasks::kind.eq(SYNC_HUB))
+        .filter(tasks::finished_at.is_not_null())
+        .order(tasks::seq.desc())
+        .select(TaskRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Records a running task's progress (only while `claim` still holds it).
+pub fn set_progress(
+    conn: &mut AnyConnection,
+    seq: i64,
+    claim: i32,
+    progress: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::seq.eq(seq))
+            .filter(tasks::claims.eq(claim))
+            .filter(tasks::status.eq(status::RUNNING)),
+    )
+    .set((
+        tasks::progress.eq(Some(progress)),
+        tasks::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Queues a reconcile for each of these directory users on a hub (skipping those waiting).
+pub fn enqueue_users(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    user_ids: &[String],
+    e: Enqueue<'_>,
+) -> StoreResult<usize> {
+    let mut queued = 0;
+    for chunk in user_ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let pairs = format!("SELECT ? AS hub_seq, u.id AS user_id FROM users u WHERE u.id IN ({marks}) \
+             UNION SELECT m.hub_seq, m.user_id FROM members m WHERE m.hub_seq = ? AND m.user_id IN ({marks})");
+        let ids = chunk.iter().map(|id| Lit::Text(id.clone()));
+        let mut binds = vec![Lit::Int(hub_seq)];
+        binds.extend(ids.clone());
+        binds.push(Lit::Int(hub_seq));
+        binds.extend(ids);
+        queued += enqueue_pairs(conn, &pairs, binds, e)?;
+    }
+    Ok(queued)
+}
+
+/// After a sync: a reconcile for every matched member of the hub and every directory user
+/// its grants reach.
+pub fn enqueue_for_hub(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    e: Enqueue<'_>,
+) -> StoreResult<usize> {
+    let pairs = "SELECT m.hub_seq, m.user_id FROM members m WHERE m.hub_seq = ? \
+                 AND m.user_id IS NOT NULL AND m.state = 'onboarded' \
+                 UNION SELECT g.hub_seq, u.id FROM grants g JOIN users u ON u.seq = g.user_seq \
+                 WHERE g.hub_seq = ? \
+                 UNION SELECT g.hub_seq, u.id FROM grants g \
+                 JOIN group_members gm ON gm.group_seq = g.group_seq \
+                 JOIN users u ON u.seq = gm.user_seq WHERE g.hub_seq = ?";
+    enqueue_pairs(
+        conn,
+        pairs,
+        vec![Lit::Int(hub_seq), Lit::Int(hub_seq), Lit::Int(hub_seq)],
+        e,
+    )
+}
+
+/// The safeguard's counts on a hub: seat removals made since `since` (people removed,
+/// invitations cancelled), and removals held now other than task `except`.
+pub fn removals_since(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    since: i64,
+    except: i64,
+) -> StoreResult<(i64, i64)> {
+    use super::schema::task_calls;
+    let made: i64 = task_calls::table
+        .inner_join(tasks::table)
+        .filter(tasks::hub_seq.eq(hub_seq))
+        .filter(task_calls::at.ge(since))
+        .filter(task_calls::outcome.eq("ok"))
+        .filter(task_calls::request.like("DELETE /%"))
+        .filter(task_calls::request.not_like("%/assigned_users%"))
+        .count()
+        .get_result(conn)?;
+    let held: i64 = tasks::table
+        .filter(tasks::hub_seq.eq(hub_seq))
+        .filter(tasks::status.eq(status::HELD))
+        .filter(tasks::seq.ne(except))
+        .count()
+        .get_result(conn)?;
+    Ok((made, held))
+}
+
+/// Sets held tasks going again (`approve`: past the safeguard) or cancels them; `None`
+/// acts on every held task of the hub. Returns how many changed.
+pub fn decide_held(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    task_id: Option<&str>,
+    approve: bool,
+    by: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut q = tasks::table
+        .filter(tasks::hub_seq.eq(hub_seq))
+        .filter(tasks::status.eq(status::HELD))
+        .select(TaskRow::as_select())
+        .into_boxed();
+    if let Some(id) = task_id {
+        q = q.filter(tasks::id.eq(id.to_string()));
+    }
+    let held: Vec<TaskRow> = q.load(conn)?;
+    for t in &held {
+        if approve {
+            // A run queued meanwhile for the same person is absorbed: the approved task
+            // plans from the state when it runs.
+            diesel::update(
+                tasks::table
+                    .filter(tasks::hub_seq.eq(t.hub_seq))
+                    .filter(tasks::user_id.eq(&t.user_id))
+                    .filter(tasks::kind.eq(&t.kind))
+                    .filter(tasks::status.eq_any([status::PENDING, status::DEFERRED])),
+            )
+            .set((
+                tasks::status.eq(status::CANCELLED),
+                tasks::status_reason.eq(Some(format!("merged into task {}", t.id))),
+                tasks::updated_at.eq(now),
+                tasks::finished_at.eq(Some(now)),
+            ))
+            .execute(conn)?;
+            diesel::update(tasks::table.filter(tasks::seq.eq(t.seq)))
+                .set((
+                    tasks::status.eq(status::PENDING),
+                    tasks::approved.eq(true),
+                    tasks::run_after.eq(now),
+                    tasks::status_reason.eq(Some(format!("removal approved by {by}"))),
+                    tasks::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        } else {
+            diesel::update(tasks::table.filter(tasks::seq.eq(t.seq)))
+                .set((
+                    tasks::status.eq(status::CANCELLED),
+                    tasks::status_reason.eq(Some(format!("removal cancelled by {by}"))),
+                    tasks::updated_at.eq(now),
+                    tasks::finished_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(held.len())
 }

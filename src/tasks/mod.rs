@@ -9,6 +9,7 @@
 //! repeated blindly).
 
 mod reconcile;
+mod sync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,6 +191,7 @@ impl Engine {
     async fn execute(&self, task: &TaskRow) -> Outcome {
         match task.kind.as_str() {
             tasks::RECONCILE_MEMBER => reconcile::run(self, task).await,
+            tasks::SYNC_HUB => sync::run(self, task).await,
             other => Outcome::Failed {
                 reason: format!("task kind {other:?} is not known to this version"),
                 error: None,

@@ -33,14 +33,14 @@ pub(super) async fn run(engine: &Engine, task: &TaskRow) -> Outcome {
     }
 }
 
-fn failed(reason: impl Into<String>) -> Outcome {
+pub(super) fn failed(reason: impl Into<String>) -> Outcome {
     Outcome::Failed {
         reason: reason.into(),
         error: None,
     }
 }
 
-fn store_outcome(engine: &Engine, task: &TaskRow, e: StoreError) -> Outcome {
+pub(super) fn store_outcome(engine: &Engine, task: &TaskRow, e: StoreError) -> Outcome {
     tracing::warn!(error = %e, "reconcile: database error");
     match engine.retry_at(task) {
         Some(run_after) => Outcome::Retry {
@@ -121,6 +121,12 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
             save(engine, task, &mut row).await?;
             return Ok(());
         }
+        if calls.iter().any(Call::is_removal) && !task.approved {
+            if let Some(reason) = safeguard(engine, task, &state.hub).await? {
+                save(engine, task, &mut row).await?;
+                return Err(Outcome::Held { reason });
+            }
+        }
         let mut replan = false;
         for call in calls {
             match perform(engine, &auth, &state.hub, &row, &call).await {
@@ -160,6 +166,52 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
     Err(failed(
         "Meta's answers kept disagreeing with what its lists show; see the task's calls",
     ))
+}
+
+/// The safeguard: a removal is held when, with it, the removals made or held on the hub
+/// within its window would exceed its threshold: `safeguard_percent` of the hub's members
+/// before those removals (those with a seat now plus those removed in the window; one
+/// removal per window always passes), and at most `safeguard_max_removals` when set. So a
+/// mass removal is caught whether it comes as one group delete or as many single
+/// deactivations. Returns why when it holds.
+async fn safeguard(
+    engine: &Engine,
+    task: &TaskRow,
+    hub: &HubRow,
+) -> Result<Option<String>, Outcome> {
+    let (hub_seq, seq) = (hub.seq, task.seq);
+    let window = i64::from(hub.safeguard_window_minutes) * 60_000_000;
+    let since = now_micros() - window;
+    let ((made, held), seated) = engine
+        .inner
+        .store
+        .read(move |c| {
+            Ok((
+                crate::store::tasks::removals_since(c, hub_seq, since, seq)?,
+                members::seated(c, hub_seq)?,
+            ))
+        })
+        .await
+        .map_err(|e| store_outcome(engine, task, e))?;
+    let members = seated + made;
+    let removals = made + held;
+    let by_percent = (members * i64::from(hub.safeguard_percent) / 100).max(1);
+    let limit = match hub.safeguard_max_removals {
+        Some(max) => by_percent.min(i64::from(max)),
+        None => by_percent,
+    };
+    if removals < limit {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "held by the safeguard: {removals} removal(s) in the last {} minutes already; the limit \
+         is {limit} ({}% of {members} members{}). An owner approves or cancels it.",
+        hub.safeguard_window_minutes,
+        hub.safeguard_percent,
+        hub.safeguard_max_removals
+            .map(|m| format!(", at most {m}"))
+            .unwrap_or_default()
+    )))
 }
 
 fn load(
@@ -253,7 +305,7 @@ fn grant_of(
     })
 }
 
-fn hub_auth(engine: &Engine, hub: &HubRow) -> Result<GraphAuth, Outcome> {
+pub(super) fn hub_auth(engine: &Engine, hub: &HubRow) -> Result<GraphAuth, Outcome> {
     let secrets = engine.inner.secrets.as_ref().ok_or_else(|| {
         failed("crypto.key (or crypto.key_file) is not set: the hub's token cannot be opened")
     })?;
@@ -567,7 +619,12 @@ async fn record(
 }
 
 /// What a Graph error means for the task; an invalid token also pauses the hub.
-async fn outcome_for(engine: &Engine, task: &TaskRow, hub: &HubRow, e: GraphError) -> Outcome {
+pub(super) async fn outcome_for(
+    engine: &Engine,
+    task: &TaskRow,
+    hub: &HubRow,
+    e: GraphError,
+) -> Outcome {
     if let GraphError::TokenInvalid { meta } = &e {
         let (seq, reason) = (hub.seq, format!("the hub's token is invalid: {meta}"));
         let paused = engine

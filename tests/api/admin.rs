@@ -188,7 +188,7 @@ both!(
             .admin(
                 &alice,
                 Method::GET,
-                &format!("/tasks?hub_id={hub_id}&status=pending"),
+                &format!("/tasks?hub_id={hub_id}&status=pending&kind=reconcile_member"),
                 None,
             )
             .await;

@@ -213,10 +213,12 @@ impl TestApp {
         ran
     }
 
-    /// Connects the sandbox's demo business as a hub (as an admin, through the service).
+    /// Connects the sandbox's demo business as a hub (as an admin, through the service), with
+    /// the safeguard at 100 % (it never holds; its own tests set it lower).
     pub async fn connect_demo_hub(&self) -> hubbridge::store::hubs::HubRow {
         use hubbridge::crypto::Secret;
-        self.hubs
+        let hub = self
+            .hubs
             .connect(
                 &hubbridge::service::Actor::Admin {
                     subject: "admin@example.com".into(),
@@ -229,13 +231,18 @@ impl TestApp {
                     app_secret: Some(Secret::new(demo_ids::APP_SECRET)),
                     login_method: "sso".into(),
                     sync_interval_hours: 24,
-                    safeguard_percent: 20,
+                    safeguard_percent: 100,
                     safeguard_window_minutes: 60,
                     safeguard_max_removals: None,
                 },
             )
             .await
-            .expect("demo hub connects")
+            .expect("demo hub connects");
+        // Its first "check for updates" runs before the test goes on.
+        let ran = self.run_pending_tasks().await;
+        assert_eq!(ran.len(), 1, "the first sync");
+        assert_eq!(ran[0].kind, "sync_hub");
+        hub
     }
 
     /// An admin API token for `subject` with a workspace role (`owner`, `admin`, `user`...).

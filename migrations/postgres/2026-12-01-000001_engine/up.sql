@@ -98,6 +98,8 @@ CREATE TABLE tasks (
     last_error TEXT,
     -- JSON, while a sync runs
     progress TEXT,
+    -- An owner approved this task's removals past the safeguard.
+    approved BOOLEAN NOT NULL DEFAULT FALSE,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     finished_at BIGINT
@@ -112,6 +114,17 @@ CREATE UNIQUE INDEX tasks_one_sync ON tasks (hub_seq)
 CREATE INDEX tasks_due ON tasks (status, run_after);
 CREATE INDEX tasks_by_hub ON tasks (hub_seq, seq);
 CREATE INDEX tasks_by_user ON tasks (user_id);
+
+-- The assets the hub's last sync saw (Pages, ad accounts, catalogs of the business).
+CREATE TABLE hub_assets (
+    hub_seq BIGINT NOT NULL REFERENCES hubs (seq) ON DELETE CASCADE,
+    asset_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    owned_by TEXT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    PRIMARY KEY (hub_seq, asset_id)
+);
 
 -- The Graph calls each task made, in order, with their outcome.
 CREATE TABLE task_calls (
