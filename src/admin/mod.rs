@@ -46,6 +46,15 @@ enum Handler {
     GetGrant,
     ListTasks,
     GetTask,
+    SyncHub,
+    ListAssets,
+    ListMembers,
+    GetMember,
+    ApproveHeld,
+    CancelHeld,
+    RetryTask,
+    CancelTask,
+    ApproveTask,
 }
 
 /// Every admin route served today.
@@ -73,6 +82,42 @@ pub const ROUTES: &[Route] = &[
         path: "/hubs/{hub_id}",
         summary: "One hub",
         handler: Handler::GetHub,
+    },
+    Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/sync",
+        summary: "Check for updates now (202 with the sync task; a waiting sync is returned)",
+        handler: Handler::SyncHub,
+    },
+    Route {
+        method: "GET",
+        path: "/hubs/{hub_id}/assets",
+        summary: "Pages, ad accounts and catalogs the last sync saw",
+        handler: Handler::ListAssets,
+    },
+    Route {
+        method: "GET",
+        path: "/hubs/{hub_id}/members",
+        summary: "People in the hub's business (filters state, q, partner_business_id)",
+        handler: Handler::ListMembers,
+    },
+    Route {
+        method: "GET",
+        path: "/hubs/{hub_id}/members/{member_id}",
+        summary: "One member",
+        handler: Handler::GetMember,
+    },
+    Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/held/approve",
+        summary: "Let every removal the safeguard holds on this hub run",
+        handler: Handler::ApproveHeld,
+    },
+    Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/held/cancel",
+        summary: "Cancel every removal the safeguard holds on this hub",
+        handler: Handler::CancelHeld,
     },
     Route {
         method: "GET",
@@ -104,6 +149,24 @@ pub const ROUTES: &[Route] = &[
         summary: "One task with the Graph calls it made",
         handler: Handler::GetTask,
     },
+    Route {
+        method: "POST",
+        path: "/tasks/{task_id}/retry",
+        summary: "Run a failed or cancelled task again (202)",
+        handler: Handler::RetryTask,
+    },
+    Route {
+        method: "POST",
+        path: "/tasks/{task_id}/cancel",
+        summary: "Cancel a pending, deferred or held task",
+        handler: Handler::CancelTask,
+    },
+    Route {
+        method: "POST",
+        path: "/tasks/{task_id}/approve",
+        summary: "Let a held removal run (202)",
+        handler: Handler::ApproveTask,
+    },
 ];
 
 fn route_of(r: &Route) -> actix_web::Route {
@@ -123,6 +186,15 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::GetGrant => method.to(get_grant),
         Handler::ListTasks => method.to(list_tasks),
         Handler::GetTask => method.to(get_task),
+        Handler::SyncHub => method.to(sync_hub),
+        Handler::ListAssets => method.to(list_assets),
+        Handler::ListMembers => method.to(list_members),
+        Handler::GetMember => method.to(get_member),
+        Handler::ApproveHeld => method.to(approve_held),
+        Handler::CancelHeld => method.to(cancel_held),
+        Handler::RetryTask => method.to(retry_task),
+        Handler::CancelTask => method.to(cancel_task),
+        Handler::ApproveTask => method.to(approve_task),
     }
 }
 
@@ -258,6 +330,15 @@ async fn visible_hub(state: &AdminState, admin: &Admin, hub_id: &str) -> Result<
     }
 }
 
+async fn hub_view(state: &AdminState, hub: &HubRow) -> Result<Value, Problem> {
+    let seq = hub.seq;
+    let (counts, last) = state
+        .store
+        .read(move |c| Ok((hubs::counts(c, seq)?, tasks::last_sync(c, seq)?)))
+        .await?;
+    Ok(views::hub(hub, &counts, last.as_ref()))
+}
+
 async fn json_body(body: web::Bytes) -> Result<Value, Problem> {
     serde_json::from_slice(&body)
         .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))
@@ -280,7 +361,8 @@ async fn list_hubs(
             rows.into_iter()
                 .map(|h| {
                     let counts = hubs::counts(c, h.seq)?;
-                    Ok((h, counts))
+                    let last = tasks::last_sync(c, h.seq)?;
+                    Ok((h, counts, last))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -288,8 +370,8 @@ async fn list_hubs(
     Ok(list_response(
         rows,
         limit,
-        |(h, _)| h.seq,
-        |(h, c)| views::hub(h, c),
+        |(h, _, _)| h.seq,
+        |(h, c, l)| views::hub(h, c, l.as_ref()),
     ))
 }
 
@@ -300,9 +382,7 @@ async fn get_hub(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let hub = visible_hub(&state, &admin, &path).await?;
-    let seq = hub.seq;
-    let counts = state.store.read(move |c| hubs::counts(c, seq)).await?;
-    Ok(HttpResponse::Ok().json(views::hub(&hub, &counts)))
+    Ok(HttpResponse::Ok().json(hub_view(&state, &hub).await?))
 }
 
 async fn create_hub(
@@ -313,11 +393,9 @@ async fn create_hub(
     let admin = admin_of(&req)?;
     let input = views::connect_hub(&json_body(body).await?)?;
     let hub = state.hubs.connect(&actor(&admin), input).await?;
-    let seq = hub.seq;
-    let counts = state.store.read(move |c| hubs::counts(c, seq)).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/admin/v1/hubs/{}", hub.id)))
-        .json(views::hub(&hub, &counts)))
+        .json(hub_view(&state, &hub).await?))
 }
 
 // ------------------------------------------------------------------------------- grants
@@ -382,7 +460,15 @@ async fn create_grant(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let hub = visible_hub(&state, &admin, &path).await?;
-    let input = views::new_grant(&json_body(body).await?)?;
+    let seq = hub.seq;
+    let known: std::collections::HashMap<String, crate::access::AssetKind> = state
+        .store
+        .read(move |c| hubs::assets_of(c, seq))
+        .await?
+        .into_iter()
+        .filter_map(|a| Some((a.asset_id, crate::access::AssetKind::parse(&a.kind)?)))
+        .collect();
+    let input = views::new_grant(&json_body(body).await?, &known)?;
     let row = state.hubs.grant(&actor(&admin), &hub.id, input).await?;
     let (seq, id) = (hub.seq, row.id.clone());
     let grant = state
@@ -494,4 +580,262 @@ async fn get_task(
     let seq = task.seq;
     let calls = state.store.read(move |c| tasks::calls_of(c, seq)).await?;
     Ok(HttpResponse::Ok().json(views::task(&task, &hub_id, Some(&calls))))
+}
+
+// ------------------------------------------------------------------------------- hub actions
+
+fn accepted(task: &tasks::TaskRow, hub_id: &str) -> HttpResponse {
+    HttpResponse::Accepted().json(views::task(task, hub_id, None))
+}
+
+async fn sync_hub(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(&state, &admin, &path).await?;
+    let task = state.hubs.sync_now(&actor(&admin), &hub.id).await?;
+    Ok(accepted(&task, &hub.id))
+}
+
+async fn list_assets(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(&state, &admin, &path).await?;
+    let seq = hub.seq;
+    let assets = state.store.read(move |c| hubs::assets_of(c, seq)).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "data": assets.iter().map(views::asset).collect::<Vec<_>>(),
+        "next_cursor": null,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct MemberQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    state: Option<String>,
+    q: Option<String>,
+    partner_business_id: Option<String>,
+}
+
+type MatchedUsers = std::collections::HashMap<String, (String, String, String)>;
+
+/// The directory users matched to these members: id → (id, userName, displayName).
+fn matched_users(
+    c: &mut crate::store::AnyConnection,
+    members: &[crate::store::members::MemberRow],
+) -> Result<MatchedUsers, crate::store::StoreError> {
+    use crate::store::schema::users;
+    use diesel::prelude::*;
+    let ids: Vec<String> = members.iter().filter_map(|m| m.user_id.clone()).collect();
+    let rows: Vec<(String, String, Option<String>)> = users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::user_name, users::display_name))
+        .load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, display)| {
+            let display = display.unwrap_or_else(|| name.clone());
+            (id.clone(), (id, name, display))
+        })
+        .collect())
+}
+
+async fn list_members(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<MemberQuery>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(&state, &admin, &path).await?;
+    let q = q.into_inner();
+    let (limit, after) = page(&PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    })?;
+    if let Some(s) = &q.state {
+        if !["unmatched", "onboarded", "guest", "exempted"].contains(&s.as_str()) {
+            return Err(Problem::invalid_field(
+                "state",
+                "must be unmatched, onboarded, guest or exempted",
+            ));
+        }
+    }
+    let filter = crate::store::members::MemberFilter {
+        state: q.state,
+        q: q.q.filter(|t| !t.trim().is_empty()),
+        partner_business_id: q.partner_business_id,
+    };
+    let seq = hub.seq;
+    let (rows, users) = state
+        .store
+        .read(move |c| {
+            let rows = crate::store::members::list(c, seq, &filter, after, limit)?;
+            let users = matched_users(c, &rows)?;
+            Ok((rows, users))
+        })
+        .await?;
+    Ok(list_response(
+        rows,
+        limit,
+        |m| m.seq,
+        |m| views::member(&hub.id, m, m.user_id.as_ref().and_then(|u| users.get(u))),
+    ))
+}
+
+async fn get_member(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (hub_id, member_id) = path.into_inner();
+    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let seq = hub.seq;
+    let (member, users) = state
+        .store
+        .read(move |c| {
+            let m = crate::store::members::find(c, seq, &member_id)?;
+            let users = matched_users(c, m.as_slice())?;
+            Ok((m, users))
+        })
+        .await?;
+    let member = member.ok_or_else(|| Problem::not_found("no member with that id on this hub"))?;
+    let user = member.user_id.as_ref().and_then(|u| users.get(u));
+    Ok(HttpResponse::Ok().json(views::member(&hub.id, &member, user)))
+}
+
+async fn decide_all_held(
+    req: HttpRequest,
+    hub_id: &str,
+    state: &AdminState,
+    approve: bool,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(state, &admin, hub_id).await?;
+    let n = state
+        .hubs
+        .decide_held(&actor(&admin), &hub.id, None, approve)
+        .await?;
+    let key = if approve { "approved" } else { "cancelled" };
+    Ok(HttpResponse::Ok().json(json!({ key: n })))
+}
+
+async fn approve_held(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    decide_all_held(req, &path, &state, true).await
+}
+
+async fn cancel_held(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    decide_all_held(req, &path, &state, false).await
+}
+
+/// The task and its hub's id, if the caller may see its hub.
+async fn visible_task(
+    state: &AdminState,
+    admin: &Admin,
+    task_id: &str,
+) -> Result<(tasks::TaskRow, String), Problem> {
+    let task = reload(state, task_id).await?;
+    let hubs = visible_hubs(state, admin).await?;
+    let hub_id = hubs
+        .get(&task.hub_seq)
+        .cloned()
+        .ok_or_else(|| Problem::not_found("no task with that id"))?;
+    Ok((task, hub_id))
+}
+
+fn conflict(detail: impl Into<String>) -> Problem {
+    Problem::new(
+        actix_web::http::StatusCode::CONFLICT,
+        "conflict",
+        "Conflict",
+        detail,
+    )
+}
+
+async fn reload(state: &AdminState, id: &str) -> Result<tasks::TaskRow, Problem> {
+    let id = id.to_string();
+    state
+        .store
+        .read(move |c| tasks::find(c, &id))
+        .await?
+        .ok_or_else(|| Problem::not_found("no task with that id"))
+}
+
+async fn retry_task(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (task, hub_id) = visible_task(&state, &admin, &path).await?;
+    let (t, by) = (task.clone(), actor(&admin).to_string());
+    let done = state
+        .store
+        .write(move |c| tasks::retry(c, &t, &by, crate::store::now_micros()))
+        .await?;
+    if !done {
+        return Err(conflict(format!(
+            "only a failed or cancelled task runs again, and only when no equal task waits \
+             (this one is {})",
+            task.status
+        )));
+    }
+    Ok(accepted(&reload(&state, &task.id).await?, &hub_id))
+}
+
+async fn cancel_task(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (task, hub_id) = visible_task(&state, &admin, &path).await?;
+    let (seq, by) = (task.seq, actor(&admin).to_string());
+    let done = state
+        .store
+        .write(move |c| tasks::cancel(c, seq, &by, crate::store::now_micros()))
+        .await?;
+    if !done {
+        return Err(conflict(format!(
+            "only a pending, deferred or held task can be cancelled (this one is {})",
+            task.status
+        )));
+    }
+    let now = reload(&state, &task.id).await?;
+    Ok(HttpResponse::Ok().json(views::task(&now, &hub_id, None)))
+}
+
+async fn approve_task(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (task, hub_id) = visible_task(&state, &admin, &path).await?;
+    let n = state
+        .hubs
+        .decide_held(&actor(&admin), &hub_id, Some(&task.id), true)
+        .await?;
+    if n == 0 {
+        return Err(conflict(format!(
+            "only a held task can be approved (this one is {})",
+            task.status
+        )));
+    }
+    Ok(accepted(&reload(&state, &task.id).await?, &hub_id))
 }

@@ -5,7 +5,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::problem::Problem;
-use crate::access::{Grantee, HubRole, Role};
+use crate::access::{AssetKind, Grantee, HubRole, Role};
 use crate::crypto::Secret;
 use crate::service::hubs::{ConnectHub, NewGrant};
 use crate::store::hubs::{GrantView, HubCounts, HubRow};
@@ -33,7 +33,7 @@ pub fn time(micros: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub fn hub(h: &HubRow, c: &HubCounts) -> Value {
+pub fn hub(h: &HubRow, c: &HubCounts, last_sync: Option<&TaskRow>) -> Value {
     json!({
         "id": h.id,
         "label": h.label,
@@ -50,7 +50,11 @@ pub fn hub(h: &HubRow, c: &HubCounts) -> Value {
             "max_removals": h.safeguard_max_removals,
         },
         "sync_interval_hours": h.sync_interval_hours,
-        "last_sync": null,
+        "last_sync": last_sync.map(|t| json!({
+            "task_id": t.id,
+            "finished_at": t.finished_at.map_or(Value::Null, time),
+            "status": t.status,
+        })),
         "counts": {
             "unmatched": c.unmatched,
             "onboarded": c.onboarded,
@@ -116,7 +120,11 @@ pub fn connect_hub(body: &Value) -> Result<ConnectHub, Problem> {
     })
 }
 
-pub fn new_grant(body: &Value) -> Result<NewGrant, Problem> {
+/// A grant's body; `known` maps the hub's assets (as its last sync saw them) to their kind.
+pub fn new_grant(
+    body: &Value,
+    known: &std::collections::HashMap<String, AssetKind>,
+) -> Result<NewGrant, Problem> {
     let obj = object(body)?;
     let grantee = match (string(obj, "group_id")?, string(obj, "user_id")?) {
         (Some(g), None) => Grantee::Group(g),
@@ -138,22 +146,48 @@ pub fn new_grant(body: &Value) -> Result<NewGrant, Problem> {
     })?;
     let assets = match obj.get("assets") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) if a.is_empty() => Vec::new(),
-        Some(Value::Array(a)) => {
-            let first = a[0]
-                .get("asset_id")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
-            // Asset kinds come from the hub's assets, which its sync reads; the sync is not
-            // built yet, so no asset is known.
-            return Err(Problem::invalid_field(
-                "assets",
-                format!(
-                    "asset {first:?} is not among the hub's known assets (assets are learned by \
-                     the hub's sync, which this version does not run yet)"
-                ),
-            ));
+        Some(Value::Array(list)) => {
+            let mut out = Vec::new();
+            for (i, a) in list.iter().enumerate() {
+                let field = format!("assets[{i}]");
+                let id = a
+                    .get("asset_id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Problem::invalid_field(&field, "needs an asset_id"))?;
+                let kind = *known.get(id).ok_or_else(|| {
+                    Problem::invalid_field(
+                        &format!("{field}.asset_id"),
+                        format!("{id:?} is not among the hub's assets (its last sync's list)"),
+                    )
+                })?;
+                let tasks: Vec<String> = match a.get("tasks").and_then(Value::as_array) {
+                    Some(t) if !t.is_empty() => t
+                        .iter()
+                        .map(|t| {
+                            t.as_str().map(str::to_string).ok_or_else(|| {
+                                Problem::invalid_field(&format!("{field}.tasks"), "must be strings")
+                            })
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        return Err(Problem::invalid_field(
+                            &format!("{field}.tasks"),
+                            "must list at least one task",
+                        ))
+                    }
+                };
+                if let Some(bad) = tasks
+                    .iter()
+                    .find(|t| !crate::service::hubs::valid_task(kind, t))
+                {
+                    return Err(Problem::invalid_field(
+                        &format!("{field}.tasks"),
+                        format!("{bad:?} is not a task of a {}", kind.as_str()),
+                    ));
+                }
+                out.push((id.to_string(), kind, tasks));
+            }
+            out
         }
         Some(_) => return Err(Problem::invalid_field("assets", "must be an array")),
     };
@@ -222,4 +256,47 @@ pub fn task(t: &TaskRow, hub_id: &str, calls: Option<&[TaskCall]>) -> Value {
         );
     }
     v
+}
+
+pub fn asset(a: &crate::store::hubs::AssetRow) -> Value {
+    json!({"id": a.asset_id, "kind": a.kind, "name": a.name, "owned_by": a.owned_by})
+}
+
+/// A member; `user` is the matched directory user's (id, userName, display), when matched.
+pub fn member(
+    hub_id: &str,
+    m: &crate::store::members::MemberRow,
+    user: Option<&(String, String, String)>,
+) -> Value {
+    let assets: Value = serde_json::from_str::<Map<String, Value>>(&m.assets)
+        .map(|map| {
+            Value::Array(
+                map.into_iter()
+                    .map(|(id, v)| json!({"asset_id": id, "tasks": v["tasks"]}))
+                    .collect(),
+            )
+        })
+        .unwrap_or_else(|_| json!([]));
+    json!({
+        "id": m.id,
+        "hub_id": hub_id,
+        "state": m.state,
+        "meta": {
+            "business_user_id": m.business_user_id,
+            "invitation_id": m.invitation_id,
+            "status": m.meta_status,
+            "email": m.email,
+            "name": m.name,
+            "business_role": m.business_role,
+            "assets": assets,
+        },
+        "user": user.map(|(id, name, display)| json!({"id": id, "user_name": name, "display": display})),
+        "hub_role": m.hub_role,
+        "exemption": m.exemption_reason.as_ref().map(|r| json!({
+            "reason": r, "by": m.exemption_by, "at": m.exemption_at.map_or(Value::Null, time),
+        })),
+        "partner_business_id": m.partner_business_id,
+        "first_seen_at": time(m.first_seen_at),
+        "last_seen_at": time(m.last_seen_at),
+    })
 }

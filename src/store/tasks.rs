@@ -670,3 +670,55 @@ pub fn decide_held(
     }
     Ok(held.len())
 }
+
+/// Cancels a waiting or held task; false when it is in another state.
+pub fn cancel(conn: &mut AnyConnection, seq: i64, by: &str, now: i64) -> StoreResult<bool> {
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::seq.eq(seq))
+            .filter(tasks::status.eq_any([status::PENDING, status::DEFERRED, status::HELD])),
+    )
+    .set((
+        tasks::status.eq(status::CANCELLED),
+        tasks::status_reason.eq(Some(format!("cancelled by {by}"))),
+        tasks::lease_until.eq(None::<i64>),
+        tasks::updated_at.eq(now),
+        tasks::finished_at.eq(Some(now)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Runs a failed or cancelled task again, with its attempts reset; a waiting twin (the same
+/// person's reconcile, or the hub's sync) makes it unnecessary: false then, and when the task
+/// is in another state.
+pub fn retry(conn: &mut AnyConnection, task: &TaskRow, by: &str, now: i64) -> StoreResult<bool> {
+    if ![status::FAILED, status::CANCELLED].contains(&task.status.as_str()) {
+        return Ok(false);
+    }
+    let mut twins = tasks::table
+        .filter(tasks::hub_seq.eq(task.hub_seq))
+        .filter(tasks::kind.eq(task.kind.clone()))
+        .filter(tasks::status.eq_any([status::PENDING, status::DEFERRED, status::RUNNING]))
+        .into_boxed();
+    twins = match &task.user_id {
+        Some(u) => twins.filter(tasks::user_id.eq(u.clone())),
+        None => twins.filter(tasks::user_id.is_null()),
+    };
+    let twin: i64 = twins.count().get_result(conn)?;
+    if twin > 0 {
+        return Ok(false);
+    }
+    let n = diesel::update(tasks::table.filter(tasks::seq.eq(task.seq)))
+        .set((
+            tasks::status.eq(status::PENDING),
+            tasks::attempts.eq(0),
+            tasks::run_after.eq(now),
+            tasks::triggered_by.eq("retry"),
+            tasks::status_reason.eq(Some(format!("retried by {by}"))),
+            tasks::finished_at.eq(None::<i64>),
+            tasks::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}

@@ -81,7 +81,8 @@ both!(
                     .trim_start_matches("/admin/v1")
                     .replace("{hub_id}", "h")
                     .replace("{grant_id}", "g")
-                    .replace("{task_id}", "t");
+                    .replace("{task_id}", "t")
+                    .replace("{member_id}", "m");
                 let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
                 let body = (m == Method::POST).then(|| json!({}));
                 let (status, answer) = app.admin(&owner, m, &concrete, body).await;

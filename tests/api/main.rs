@@ -20,4 +20,5 @@ mod lifecycle;
 mod patch;
 mod queue;
 mod resilience;
+mod sync;
 mod users;
