@@ -722,3 +722,32 @@ pub fn retry(conn: &mut AnyConnection, task: &TaskRow, by: &str, now: i64) -> St
         .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Queues a `sync_hub` for every active hub whose last sync started more than its
+/// `sync_interval_hours` ago (or that has none), unless one waits or runs. Safe on many
+/// replicas at once: the unique index lets one sync per hub wait or run.
+pub fn enqueue_due_syncs(conn: &mut AnyConnection, e: Enqueue<'_>) -> StoreResult<usize> {
+    let sql = format!(
+        "INSERT INTO tasks (id, hub_seq, kind, triggered_by, status, attempts, claims, \
+         max_attempts, run_after, created_at, updated_at) \
+         SELECT {}, h.seq, 'sync_hub', ?, 'pending', 0, 0, ?, ?, ?, ? FROM hubs h \
+         WHERE h.status = 'active' AND NOT EXISTS (SELECT 1 FROM tasks t \
+           WHERE t.hub_seq = h.seq AND t.kind = 'sync_hub' \
+           AND (t.status IN ('pending', 'deferred', 'running') \
+                OR t.created_at > ? - h.sync_interval_hours * 3600000000)) \
+         ON CONFLICT DO NOTHING",
+        new_id_sql(conn)
+    );
+    Ok(RawQuery::marked(
+        &sql,
+        vec![
+            Lit::Text(e.triggered_by.to_string()),
+            Lit::Int(e.max_attempts.into()),
+            Lit::Int(e.now),
+            Lit::Int(e.now),
+            Lit::Int(e.now),
+            Lit::Int(e.now),
+        ],
+    )
+    .execute(conn)?)
+}

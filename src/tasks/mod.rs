@@ -69,14 +69,55 @@ impl Engine {
         }
     }
 
-    /// Starts `engine.workers` workers on the current runtime.
+    /// Starts `engine.workers` workers on the current runtime, and (with any workers) the
+    /// scheduler that queues each hub's periodic sync.
     pub fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..self.inner.settings.workers)
+        let mut handles: Vec<_> = (0..self.inner.settings.workers)
             .map(|n| {
                 let engine = self.clone();
                 tokio::spawn(async move { engine.work(n).await })
             })
-            .collect()
+            .collect();
+        if self.inner.settings.workers > 0 {
+            let engine = self.clone();
+            handles.push(tokio::spawn(async move { engine.schedule().await }));
+        }
+        handles
+    }
+
+    /// Every minute: queue the syncs that are due.
+    async fn schedule(&self) {
+        let mut stop = self.inner.stop.subscribe();
+        while !*stop.borrow() {
+            match self.schedule_due().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(syncs = n, "scheduled hub syncs"),
+                Err(e) => tracing::warn!(error = %e, "cannot schedule hub syncs"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Queues a sync for every active hub whose `sync_interval_hours` have passed since its
+    /// last one. Returns how many were queued.
+    pub async fn schedule_due(&self) -> Result<usize, crate::store::StoreError> {
+        let max_attempts = i32::try_from(self.inner.settings.max_attempts).unwrap_or(i32::MAX);
+        self.inner
+            .store
+            .write(move |c| {
+                tasks::enqueue_due_syncs(
+                    c,
+                    tasks::Enqueue {
+                        triggered_by: "schedule",
+                        max_attempts,
+                        now: now_micros(),
+                    },
+                )
+            })
+            .await
     }
 
     /// Asks the workers to stop: no new claims; a running task is given back.

@@ -362,3 +362,34 @@ both!(
         assert_eq!(invitations(&app, "d").await, 16);
     }
 );
+
+both!(syncs_are_scheduled_per_hub_interval, |app| async move {
+    let hub = app.connect_demo_hub().await;
+    assert_eq!(
+        app.engine.schedule_due().await.unwrap(),
+        0,
+        "synced just now"
+    );
+    // The last sync started 25 hours ago: a new one is due, once.
+    let seq = hub.seq;
+    app.store
+        .write(move |c| {
+            use diesel::prelude::*;
+            use hubbridge::store::schema::tasks::dsl as t;
+            diesel::update(t::tasks.filter(t::hub_seq.eq(seq)))
+                .set(t::created_at.eq(hubbridge::store::now_micros() - 25 * 3_600_000_000))
+                .execute(c)
+                .map_err(hubbridge::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.engine.schedule_due().await.unwrap(), 1);
+    assert_eq!(
+        app.engine.schedule_due().await.unwrap(),
+        0,
+        "one waits already"
+    );
+    let ran = app.run_pending_tasks().await;
+    assert_eq!(ran[0].kind, "sync_hub");
+    assert_eq!(ran[0].triggered_by, "schedule");
+});
