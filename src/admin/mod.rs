@@ -47,6 +47,8 @@ enum Handler {
     ListTasks,
     GetTask,
     SyncHub,
+    UpdateHub,
+    DisconnectHub,
     ListAssets,
     ListMembers,
     GetMember,
@@ -82,6 +84,18 @@ pub const ROUTES: &[Route] = &[
         path: "/hubs/{hub_id}",
         summary: "One hub",
         handler: Handler::GetHub,
+    },
+    Route {
+        method: "PATCH",
+        path: "/hubs/{hub_id}",
+        summary: "Change a hub's settings or rotate its token (a needs_reauth hub resumes)",
+        handler: Handler::UpdateHub,
+    },
+    Route {
+        method: "DELETE",
+        path: "/hubs/{hub_id}",
+        summary: "Disconnect a hub: its pending work is cancelled, history kept (204)",
+        handler: Handler::DisconnectHub,
     },
     Route {
         method: "POST",
@@ -187,6 +201,8 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::ListTasks => method.to(list_tasks),
         Handler::GetTask => method.to(get_task),
         Handler::SyncHub => method.to(sync_hub),
+        Handler::UpdateHub => method.to(update_hub),
+        Handler::DisconnectHub => method.to(disconnect_hub),
         Handler::ListAssets => method.to(list_assets),
         Handler::ListMembers => method.to(list_members),
         Handler::GetMember => method.to(get_member),
@@ -838,4 +854,28 @@ async fn approve_task(
         )));
     }
     Ok(accepted(&reload(&state, &task.id).await?, &hub_id))
+}
+
+async fn update_hub(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(&state, &admin, &path).await?;
+    let change = views::hub_change(&json_body(body).await?)?;
+    let hub = state.hubs.update(&actor(&admin), &hub.id, change).await?;
+    Ok(HttpResponse::Ok().json(hub_view(&state, &hub).await?))
+}
+
+async fn disconnect_hub(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(&state, &admin, &path).await?;
+    state.hubs.disconnect(&actor(&admin), &hub.id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

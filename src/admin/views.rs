@@ -121,6 +121,42 @@ pub fn connect_hub(body: &Value) -> Result<ConnectHub, Problem> {
 }
 
 /// A grant's body; `known` maps the hub's assets (as its last sync saw them) to their kind.
+/// `PATCH /hubs/{id}`: the fields present change.
+pub fn hub_change(body: &Value) -> Result<crate::service::hubs::HubChange, Problem> {
+    let obj = object(body)?;
+    let known = [
+        "label",
+        "login_method",
+        "safeguard",
+        "sync_interval_hours",
+        "access_token",
+        "app_secret",
+    ];
+    if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(Problem::invalid_field(k, "cannot be changed"));
+    }
+    let safeguard = match obj.get("safeguard") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(_) => return Err(Problem::invalid_field("safeguard", "must be an object")),
+    };
+    let sg = safeguard.unwrap_or_default();
+    Ok(crate::service::hubs::HubChange {
+        label: string(obj, "label")?,
+        login_method: string(obj, "login_method")?,
+        sync_interval_hours: int(obj, "sync_interval_hours", "sync_interval_hours")?,
+        safeguard_percent: int(&sg, "percent", "safeguard.percent")?,
+        safeguard_window_minutes: int(&sg, "window_minutes", "safeguard.window_minutes")?,
+        safeguard_max_removals: if sg.contains_key("max_removals") {
+            Some(int(&sg, "max_removals", "safeguard.max_removals")?)
+        } else {
+            None
+        },
+        access_token: string(obj, "access_token")?.map(Secret::new),
+        app_secret: string(obj, "app_secret")?.map(Secret::new),
+    })
+}
+
 pub fn new_grant(
     body: &Value,
     known: &std::collections::HashMap<String, AssetKind>,

@@ -44,6 +44,20 @@ pub struct ConnectHub {
     pub safeguard_max_removals: Option<i32>,
 }
 
+/// A change to a hub's settings (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct HubChange {
+    pub label: Option<String>,
+    pub login_method: Option<String>,
+    pub sync_interval_hours: Option<i32>,
+    pub safeguard_percent: Option<i32>,
+    pub safeguard_window_minutes: Option<i32>,
+    /// `Some(None)`: no count limit.
+    pub safeguard_max_removals: Option<Option<i32>>,
+    pub access_token: Option<Secret>,
+    pub app_secret: Option<Secret>,
+}
+
 /// A grant as asked for.
 #[derive(Debug, Clone)]
 pub struct NewGrant {
@@ -126,70 +140,14 @@ impl Hubs {
                 "safeguard.max_removals: must not be negative",
             ));
         }
-        let app_secret = req.app_secret.as_ref().map(|s| AppSecret::new(s.expose()));
-        let auth = self.graph.auth_with_secret(
-            AccessToken::new(req.access_token.expose()),
-            app_secret.as_ref(),
-        );
-        let check = match self.graph.check_token(&auth, &req.business_id).await {
-            Ok(c) => c,
-            Err(GraphError::TokenInvalid { meta }) => {
-                return Err(ServiceError::unprocessable(
-                    "token-invalid",
-                    format!("Meta says the access token is not valid: {}", meta.message),
-                ))
-            }
-            Err(
-                e @ (GraphError::PermissionMissing { .. }
-                | GraphError::NotFoundOrInvalidParam { .. }),
-            ) => {
-                let mut err = ServiceError::unprocessable(
-                    "wrong-business",
-                    format!("the token cannot read business {}: {e}", req.business_id),
-                );
-                if let ServiceError::Unprocessable { extra, .. } = &mut err {
-                    extra.insert("wrong_business".into(), json!(req.business_id));
-                }
-                return Err(err);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot check a hub token with Meta");
-                return Err(ServiceError::Unavailable(format!(
-                    "Meta could not be asked about the token; retry later ({e})"
-                )));
-            }
-        };
-        let missing = check.missing_scopes(&REQUIRED_SCOPES);
-        let mut problems = serde_json::Map::new();
-        if !missing.is_empty() {
-            problems.insert("missing_scopes".into(), json!(missing));
-        }
-        if let Some(at) = check.info.expires() {
-            problems.insert("expires_at".into(), json!(at.to_rfc3339()));
-        }
-        if check.info.app_id.as_deref() != Some(req.app_id.as_str()) {
-            problems.insert("wrong_app".into(), json!(check.info.app_id));
-        }
-        if !check.info.is_system_user() {
-            problems.insert("token_type".into(), json!(check.info.token_type));
-        }
-        if check.business.id != req.business_id {
-            problems.insert("wrong_business".into(), json!(check.business.id));
-        }
-        if !problems.is_empty() {
-            let what: Vec<&str> = problems.keys().map(String::as_str).collect();
-            return Err(ServiceError::Unprocessable {
-                problem: "token-unsuitable",
-                detail: format!(
-                    "the token cannot run this hub ({}): it must be a never-expiring system-user \
-                     token of app {} with the scopes {}",
-                    what.join(", "),
-                    req.app_id,
-                    REQUIRED_SCOPES.join(", ")
-                ),
-                extra: problems,
-            });
-        }
+        let check = self
+            .check_token(
+                &req.business_id,
+                &req.app_id,
+                &req.access_token,
+                req.app_secret.as_ref(),
+            )
+            .await?;
         let id = crate::crypto::new_id();
         let now = now_micros();
         let owner = match actor {
@@ -241,6 +199,212 @@ impl Hubs {
             })?;
         tracing::info!(hub.id = %hub.id, business = %hub.business_id, actor = %actor, "hub connected");
         Ok(hub)
+    }
+
+    /// Checks a hub token with Meta: valid, a system user's, never expiring, issued for
+    /// `app_id`, carrying [`REQUIRED_SCOPES`], able to read `business_id`. Anything else is
+    /// `Unprocessable` naming what is wrong; Meta unreachable is `Unavailable`.
+    async fn check_token(
+        &self,
+        business_id: &str,
+        app_id: &str,
+        token: &Secret,
+        app_secret: Option<&Secret>,
+    ) -> ServiceResult<crate::meta::TokenCheck> {
+        let app_secret = app_secret.map(|s| AppSecret::new(s.expose()));
+        let auth = self
+            .graph
+            .auth_with_secret(AccessToken::new(token.expose()), app_secret.as_ref());
+        let check = match self.graph.check_token(&auth, business_id).await {
+            Ok(c) => c,
+            Err(GraphError::TokenInvalid { meta }) => {
+                return Err(ServiceError::unprocessable(
+                    "token-invalid",
+                    format!("Meta says the access token is not valid: {}", meta.message),
+                ))
+            }
+            Err(
+                e @ (GraphError::PermissionMissing { .. }
+                | GraphError::NotFoundOrInvalidParam { .. }),
+            ) => {
+                let mut err = ServiceError::unprocessable(
+                    "wrong-business",
+                    format!("the token cannot read business {business_id}: {e}"),
+                );
+                if let ServiceError::Unprocessable { extra, .. } = &mut err {
+                    extra.insert("wrong_business".into(), json!(business_id));
+                }
+                return Err(err);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a hub token with Meta");
+                return Err(ServiceError::Unavailable(format!(
+                    "Meta could not be asked about the token; retry later ({e})"
+                )));
+            }
+        };
+        let missing = check.missing_scopes(&REQUIRED_SCOPES);
+        let mut problems = serde_json::Map::new();
+        if !missing.is_empty() {
+            problems.insert("missing_scopes".into(), json!(missing));
+        }
+        if let Some(at) = check.info.expires() {
+            problems.insert("expires_at".into(), json!(at.to_rfc3339()));
+        }
+        if check.info.app_id.as_deref() != Some(app_id) {
+            problems.insert("wrong_app".into(), json!(check.info.app_id));
+        }
+        if !check.info.is_system_user() {
+            problems.insert("token_type".into(), json!(check.info.token_type));
+        }
+        if check.business.id != business_id {
+            problems.insert("wrong_business".into(), json!(check.business.id));
+        }
+        if !problems.is_empty() {
+            let what: Vec<&str> = problems.keys().map(String::as_str).collect();
+            return Err(ServiceError::Unprocessable {
+                problem: "token-unsuitable",
+                detail: format!(
+                    "the token cannot run this hub ({}): it must be a never-expiring system-user \
+                     token of app {app_id} with the scopes {}",
+                    what.join(", "),
+                    REQUIRED_SCOPES.join(", ")
+                ),
+                extra: problems,
+            });
+        }
+        Ok(check)
+    }
+
+    /// Changes a hub's settings; a new `access_token` (and `app_secret`) is checked like a
+    /// connect, sealed, and brings a hub that needed one (`needs_reauth`) back to `active`,
+    /// so its paused work resumes.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        hub_id: &str,
+        change: HubChange,
+    ) -> ServiceResult<HubRow> {
+        let id = hub_id.to_string();
+        let hub = self
+            .store
+            .read(move |c| hubs::find(c, &id))
+            .await?
+            .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
+        if hub.status == hubs::status::DISCONNECTED {
+            return Err(ServiceError::Conflict("the hub is disconnected".into()));
+        }
+        let mut row = hub.clone();
+        if let Some(label) = change.label {
+            if label.trim().is_empty() || label.chars().any(char::is_control) {
+                return Err(ServiceError::invalid_value(
+                    "label: must be a non-empty string without control characters",
+                ));
+            }
+            row.label = label.trim().to_string();
+        }
+        if let Some(m) = change.login_method {
+            if !["sso", "password"].contains(&m.as_str()) {
+                return Err(ServiceError::invalid_value(
+                    "login_method: must be \"sso\" or \"password\"",
+                ));
+            }
+            row.login_method = m;
+        }
+        if let Some(h) = change.sync_interval_hours {
+            if !(1..=24 * 30).contains(&h) {
+                return Err(ServiceError::invalid_value(
+                    "sync_interval_hours: must be between 1 and 720",
+                ));
+            }
+            row.sync_interval_hours = h;
+        }
+        if let Some(p) = change.safeguard_percent {
+            if !(1..=100).contains(&p) {
+                return Err(ServiceError::invalid_value(
+                    "safeguard.percent: must be between 1 and 100",
+                ));
+            }
+            row.safeguard_percent = p;
+        }
+        if let Some(w) = change.safeguard_window_minutes {
+            if !(1..=24 * 60).contains(&w) {
+                return Err(ServiceError::invalid_value(
+                    "safeguard.window_minutes: must be between 1 and 1440",
+                ));
+            }
+            row.safeguard_window_minutes = w;
+        }
+        if let Some(m) = change.safeguard_max_removals {
+            if m.is_some_and(|n| n < 0) {
+                return Err(ServiceError::invalid_value(
+                    "safeguard.max_removals: must not be negative",
+                ));
+            }
+            row.safeguard_max_removals = m;
+        }
+        if let Some(token) = &change.access_token {
+            let secrets = self.secrets.as_ref().ok_or_else(|| {
+                ServiceError::unprocessable(
+                    "crypto-key-missing",
+                    "crypto.key (or crypto.key_file) is not set",
+                )
+            })?;
+            self.check_token(
+                &hub.business_id,
+                &hub.app_id,
+                token,
+                change.app_secret.as_ref(),
+            )
+            .await?;
+            row.access_token = secrets.seal(&sealed_for(&hub.id, "access_token"), token.expose());
+            row.app_secret = change
+                .app_secret
+                .as_ref()
+                .map(|s| secrets.seal(&sealed_for(&hub.id, "app_secret"), s.expose()));
+            if hub.status == hubs::status::NEEDS_REAUTH {
+                row.status = hubs::status::ACTIVE.into();
+                row.status_reason = None;
+            }
+        } else if change.app_secret.is_some() {
+            return Err(ServiceError::invalid_value(
+                "app_secret: is rotated together with access_token",
+            ));
+        }
+        row.updated_at = now_micros();
+        let stored = row.clone();
+        self.store.write(move |c| hubs::update(c, &stored)).await?;
+        tracing::info!(
+            hub.id = %row.id,
+            actor = %actor,
+            token_rotated = change.access_token.is_some(),
+            "hub updated"
+        );
+        Ok(row)
+    }
+
+    /// Disconnects a hub: nothing more is sent to Meta for it; its waiting and held work is
+    /// cancelled; history stays.
+    pub async fn disconnect(&self, actor: &Actor, hub_id: &str) -> ServiceResult<()> {
+        let (id, by) = (hub_id.to_string(), actor.to_string());
+        self.store
+            .write(move |c| -> ServiceResult<()> {
+                let hub = hubs::find(c, &id)?
+                    .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
+                let now = now_micros();
+                hubs::set_status(
+                    c,
+                    hub.seq,
+                    hubs::status::DISCONNECTED,
+                    Some(&format!("disconnected by {by}")),
+                    now,
+                )?;
+                tasks::cancel_all(c, hub.seq, &by, now)?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(hub.id = %hub_id, actor = %actor, "hub disconnected");
+        Ok(())
     }
 
     /// "Check for updates" now: queues a `sync_hub` unless one waits or runs already, and

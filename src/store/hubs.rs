@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use super::schema::{grants, hubs};
 use super::{unique_as, AnyConnection, StoreResult};
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = hubs)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = hubs, primary_key(seq), treat_none_as_null = true)]
 pub struct HubRow {
     #[diesel(skip_insertion)]
     pub seq: i64,
@@ -76,6 +76,14 @@ pub fn find_by_seq(conn: &mut AnyConnection, seq: i64) -> StoreResult<Option<Hub
         .select(HubRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Writes a hub's settings, secrets and status.
+pub fn update(conn: &mut AnyConnection, hub: &HubRow) -> StoreResult<()> {
+    diesel::update(hubs::table.filter(hubs::seq.eq(hub.seq)))
+        .set(hub)
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Sets a hub's status and reason.

@@ -751,3 +751,24 @@ pub fn enqueue_due_syncs(conn: &mut AnyConnection, e: Enqueue<'_>) -> StoreResul
     )
     .execute(conn)?)
 }
+
+/// Cancels every waiting or held task of a hub (it was disconnected).
+pub fn cancel_all(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    by: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    Ok(diesel::update(
+        tasks::table
+            .filter(tasks::hub_seq.eq(hub_seq))
+            .filter(tasks::status.eq_any([status::PENDING, status::DEFERRED, status::HELD])),
+    )
+    .set((
+        tasks::status.eq(status::CANCELLED),
+        tasks::status_reason.eq(Some(format!("the hub was disconnected by {by}"))),
+        tasks::updated_at.eq(now),
+        tasks::finished_at.eq(Some(now)),
+    ))
+    .execute(conn)?)
+}

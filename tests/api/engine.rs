@@ -436,3 +436,257 @@ both!(
         assert_eq!(in_meta(&app, "ada@example.com").await, (None, None));
     }
 );
+
+both!(
+    an_entra_style_sequence_reaches_meta_the_same_way,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        // Entra's create: externalId, emails with a work type, capitalised PATCH ops, string
+        // booleans, a path-less replace map.
+        let created = app
+            .post(
+                "/Users",
+                json!({"schemas": [USER_SCHEMA], "externalId": "e-1", "userName": "grace@example.com",
+                       "active": true, "displayName": "Grace",
+                       "emails": [{"primary": true, "type": "work", "value": "grace@example.com"}]}),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        let grace = id(&created.json::<Value>().await.unwrap());
+        let sales = id(&app.create_group("Sales", &[]).await);
+        let leads = id(&app.create_group("Leads", &[]).await);
+        grant(&app, &hub.id, &sales, Role::Employee).await;
+        grant(&app, &hub.id, &leads, Role::Admin).await;
+        let members =
+            |op: &str, who: &str| json!([{"op": op, "path": "members", "value": [{"value": who}]}]);
+        assert_eq!(
+            app.patch(&format!("/Groups/{sales}"), members("Add", &grace))
+                .await
+                .status(),
+            204
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(
+            in_meta(&app, "grace@example.com").await.1.unwrap()["role"],
+            "EMPLOYEE"
+        );
+        assert_eq!(
+            app.patch(&format!("/Groups/{leads}"), members("Add", &grace))
+                .await
+                .status(),
+            204
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(
+            in_meta(&app, "grace@example.com").await.1.unwrap()["role"],
+            "ADMIN"
+        );
+        assert_eq!(
+            app.patch(&format!("/Groups/{leads}"), members("Remove", &grace))
+                .await
+                .status(),
+            204
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(
+            in_meta(&app, "grace@example.com").await.1.unwrap()["role"],
+            "EMPLOYEE"
+        );
+        // Entra deactivates with a path-less Replace and a string boolean.
+        let off = json!([{"op": "Replace", "value": {"active": "False"}}]);
+        assert_eq!(
+            app.patch(&format!("/Users/{grace}"), off).await.status(),
+            200
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(in_meta(&app, "grace@example.com").await, (None, None));
+        let on = json!([{"op": "Replace", "path": "active", "value": "True"}]);
+        assert_eq!(
+            app.patch(&format!("/Users/{grace}"), on).await.status(),
+            200
+        );
+        app.run_pending_tasks().await;
+        assert!(
+            in_meta(&app, "grace@example.com").await.1.is_some(),
+            "invited again"
+        );
+        // Removed from its last group: the invitation goes.
+        assert_eq!(
+            app.patch(&format!("/Groups/{sales}"), members("Remove", &grace))
+                .await
+                .status(),
+            204
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(in_meta(&app, "grace@example.com").await, (None, None));
+        assert_no_duplicated_mutation(&app).await;
+    }
+);
+
+both!(an_exempted_member_is_left_alone, |app| async move {
+    let hub = app.connect_demo_hub().await;
+    let ada = id(&app.create_user("ada@example.com").await);
+    let team = id(&app.create_group("Team", &[&ada]).await);
+    grant(&app, &hub.id, &team, Role::Employee).await;
+    app.run_pending_tasks().await;
+    assert!(in_meta(&app, "ada@example.com").await.1.is_some());
+    // An admin exempts Ada's member (the admin route comes with the member actions).
+    let seq = hub.seq;
+    app.store
+        .write(move |c| {
+            use diesel::prelude::*;
+            use hubbridge::store::schema::members::dsl as m;
+            diesel::update(
+                m::members
+                    .filter(m::hub_seq.eq(seq))
+                    .filter(m::email_ci.eq("ada@example.com")),
+            )
+            .set((
+                m::state.eq("exempted"),
+                m::exemption_reason.eq(Some("contractor")),
+            ))
+            .execute(c)
+            .map_err(hubbridge::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    let off = json!([{"op": "replace", "path": "active", "value": false}]);
+    assert_eq!(app.patch(&format!("/Users/{ada}"), off).await.status(), 200);
+    app.run_pending_tasks().await;
+    assert!(
+        in_meta(&app, "ada@example.com").await.1.is_some(),
+        "an exempted member is not touched"
+    );
+});
+
+both!(
+    a_person_added_by_hand_in_meta_stays_unmatched,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        // Someone invites a freelancer straight in Meta; the next sync sees them.
+        let auth = app.hub();
+        app.graph
+            .invite(
+                &auth,
+                demo_ids::BUSINESS_ID,
+                &hubbridge::meta::Invite {
+                    email: "freelancer@elsewhere.example".into(),
+                    role: hubbridge::meta::BusinessRole::Employee,
+                    tasks: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        let root = app.admin_token("root@example.com", "owner");
+        let (status, _) = app
+            .admin(
+                &root,
+                reqwest::Method::POST,
+                &format!("/hubs/{}/sync", hub.id),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202);
+        app.run_pending_tasks().await;
+        let (_, found) = app
+            .admin(
+                &root,
+                reqwest::Method::GET,
+                &format!("/hubs/{}/members?q=freelancer", hub.id),
+                None,
+            )
+            .await;
+        assert_eq!(found["data"][0]["state"], "unmatched", "{found}");
+        assert!(in_meta(&app, "freelancer@elsewhere.example")
+            .await
+            .1
+            .is_some());
+        assert_no_duplicated_mutation(&app).await;
+    }
+);
+
+both!(
+    a_rotated_token_resumes_a_paused_hub_and_a_disconnected_hub_is_left_alone,
+    |app| async move {
+        use hubbridge::sandbox::{SandboxConfig, Seed};
+        const SECOND: &str = "EAAdemo-hub-admin-token-2";
+        let mut seed = Seed::demo();
+        let mut second = seed
+            .tokens
+            .iter()
+            .find(|t| t.token == demo_ids::HUB_TOKEN)
+            .cloned()
+            .unwrap();
+        second.token = SECOND.into();
+        second.label = Some("hub-2".into());
+        seed.tokens.push(second);
+        let app = TestApp::spawn_full(app.db, SandboxConfig::default(), seed, |_| {}, |_| {}).await;
+        let hub = app.connect_demo_hub().await;
+        let root = app.admin_token("root@example.com", "owner");
+        let ada = id(&app.create_user("ada@example.com").await);
+        let team = id(&app.create_group("Team", &[&ada]).await);
+        app.sandbox
+            .post(
+                &format!("/tokens/{}/revoke", demo_ids::HUB_TOKEN),
+                json!({}),
+            )
+            .await;
+        grant(&app, &hub.id, &team, Role::Employee).await;
+        app.engine.run_due().await.unwrap();
+        let path = format!("/hubs/{}", hub.id);
+        let (_, view) = app.admin(&root, reqwest::Method::GET, &path, None).await;
+        assert_eq!(view["status"], "needs_reauth", "{view}");
+
+        let (status, body) = app
+            .admin(
+                &root,
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"access_token": demo_ids::NO_SCOPE_TOKEN})),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        let (status, body) = app
+            .admin(
+                &root,
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"owner": "me"})),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        let (status, view) = app
+            .admin(
+                &root,
+                reqwest::Method::PATCH,
+                &path,
+                Some(
+                    json!({"access_token": SECOND, "app_secret": demo_ids::APP_SECRET,
+                            "label": "Acme (rotated)", "safeguard": {"max_removals": 5}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["status"], "active");
+        assert_eq!(view["label"], "Acme (rotated)");
+        assert_eq!(view["safeguard"]["max_removals"], 5);
+        assert!(!view.to_string().contains(SECOND));
+        app.run_pending_tasks().await;
+        assert!(
+            in_meta(&app, "ada@example.com").await.1.is_some(),
+            "work resumed"
+        );
+
+        let (status, _) = app.admin(&root, reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(status, 204);
+        let (_, view) = app.admin(&root, reqwest::Method::GET, &path, None).await;
+        assert_eq!(view["status"], "disconnected");
+        let off = json!([{"op": "replace", "path": "active", "value": false}]);
+        assert_eq!(app.patch(&format!("/Users/{ada}"), off).await.status(), 200);
+        assert!(
+            app.engine.run_due().await.unwrap().is_empty(),
+            "nothing more for Meta"
+        );
+        assert!(in_meta(&app, "ada@example.com").await.1.is_some());
+    }
+);

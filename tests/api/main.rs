@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod contract;
+mod crash;
 mod discovery;
 mod engine;
 mod filters;
