@@ -47,6 +47,8 @@ enum Handler {
     ListTasks,
     GetTask,
     SyncHub,
+    UpdateGrant,
+    DeleteGrant,
     UpdateHub,
     DisconnectHub,
     ListAssets,
@@ -152,6 +154,18 @@ pub const ROUTES: &[Route] = &[
         handler: Handler::GetGrant,
     },
     Route {
+        method: "PATCH",
+        path: "/hubs/{hub_id}/grants/{grant_id}",
+        summary: "Change a grant's roles or assets (everyone it reaches is re-planned)",
+        handler: Handler::UpdateGrant,
+    },
+    Route {
+        method: "DELETE",
+        path: "/hubs/{hub_id}/grants/{grant_id}",
+        summary: "Delete a grant (everyone it reached is re-planned; the safeguard applies)",
+        handler: Handler::DeleteGrant,
+    },
+    Route {
         method: "GET",
         path: "/tasks",
         summary: "The automation log (filters hub_id, kind, status, user_id, since, until)",
@@ -201,6 +215,8 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::ListTasks => method.to(list_tasks),
         Handler::GetTask => method.to(get_task),
         Handler::SyncHub => method.to(sync_hub),
+        Handler::UpdateGrant => method.to(update_grant),
+        Handler::DeleteGrant => method.to(delete_grant),
         Handler::UpdateHub => method.to(update_hub),
         Handler::DisconnectHub => method.to(disconnect_hub),
         Handler::ListAssets => method.to(list_assets),
@@ -877,5 +893,58 @@ async fn disconnect_hub(
     let admin = admin_of(&req)?;
     let hub = visible_hub(&state, &admin, &path).await?;
     state.hubs.disconnect(&actor(&admin), &hub.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn known_assets(
+    state: &AdminState,
+    hub: &HubRow,
+) -> Result<std::collections::HashMap<String, crate::access::AssetKind>, Problem> {
+    let seq = hub.seq;
+    Ok(state
+        .store
+        .read(move |c| hubs::assets_of(c, seq))
+        .await?
+        .into_iter()
+        .filter_map(|a| Some((a.asset_id, crate::access::AssetKind::parse(&a.kind)?)))
+        .collect())
+}
+
+async fn update_grant(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (hub_id, grant_id) = path.into_inner();
+    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let known = known_assets(&state, &hub).await?;
+    let change = views::grant_change(&json_body(body).await?, &known)?;
+    let row = state
+        .hubs
+        .update_grant(&actor(&admin), &hub.id, &grant_id, change)
+        .await?;
+    let (seq, id) = (hub.seq, row.id.clone());
+    let grant = state
+        .store
+        .read(move |c| hubs::find_grant(c, seq, &id))
+        .await?
+        .ok_or_else(|| Problem::not_found("the grant vanished"))?;
+    Ok(HttpResponse::Ok().json(views::grant(&hub.id, &grant)))
+}
+
+async fn delete_grant(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (hub_id, grant_id) = path.into_inner();
+    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    state
+        .hubs
+        .delete_grant(&actor(&admin), &hub.id, &grant_id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -182,56 +182,101 @@ pub fn new_grant(
     })?;
     let assets = match obj.get("assets") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => {
-            let mut out = Vec::new();
-            for (i, a) in list.iter().enumerate() {
-                let field = format!("assets[{i}]");
-                let id = a
-                    .get("asset_id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| Problem::invalid_field(&field, "needs an asset_id"))?;
-                let kind = *known.get(id).ok_or_else(|| {
-                    Problem::invalid_field(
-                        &format!("{field}.asset_id"),
-                        format!("{id:?} is not among the hub's assets (its last sync's list)"),
-                    )
-                })?;
-                let tasks: Vec<String> = match a.get("tasks").and_then(Value::as_array) {
-                    Some(t) if !t.is_empty() => t
-                        .iter()
-                        .map(|t| {
-                            t.as_str().map(str::to_string).ok_or_else(|| {
-                                Problem::invalid_field(&format!("{field}.tasks"), "must be strings")
-                            })
-                        })
-                        .collect::<Result<_, _>>()?,
-                    _ => {
-                        return Err(Problem::invalid_field(
-                            &format!("{field}.tasks"),
-                            "must list at least one task",
-                        ))
-                    }
-                };
-                if let Some(bad) = tasks
-                    .iter()
-                    .find(|t| !crate::service::hubs::valid_task(kind, t))
-                {
-                    return Err(Problem::invalid_field(
-                        &format!("{field}.tasks"),
-                        format!("{bad:?} is not a task of a {}", kind.as_str()),
-                    ));
-                }
-                out.push((id.to_string(), kind, tasks));
-            }
-            out
-        }
-        Some(_) => return Err(Problem::invalid_field("assets", "must be an array")),
+        Some(v) => parse_assets(v, known)?,
     };
     Ok(NewGrant {
         grantee,
         hub_role,
         role,
         assets,
+    })
+}
+
+type AssetGrants = Vec<(String, AssetKind, Vec<String>)>;
+
+/// `assets: [{asset_id, tasks}]`, each asset among `known` and each task valid for its kind.
+fn parse_assets(
+    v: &Value,
+    known: &std::collections::HashMap<String, AssetKind>,
+) -> Result<AssetGrants, Problem> {
+    let Value::Array(list) = v else {
+        return Err(Problem::invalid_field("assets", "must be an array"));
+    };
+    let mut out = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        let field = format!("assets[{i}]");
+        let id = a
+            .get("asset_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Problem::invalid_field(&field, "needs an asset_id"))?;
+        let kind = *known.get(id).ok_or_else(|| {
+            Problem::invalid_field(
+                &format!("{field}.asset_id"),
+                format!("{id:?} is not among the hub's assets (its last sync's list)"),
+            )
+        })?;
+        let tasks: Vec<String> = match a.get("tasks").and_then(Value::as_array) {
+            Some(t) if !t.is_empty() => t
+                .iter()
+                .map(|t| {
+                    t.as_str().map(str::to_string).ok_or_else(|| {
+                        Problem::invalid_field(&format!("{field}.tasks"), "must be strings")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            _ => {
+                return Err(Problem::invalid_field(
+                    &format!("{field}.tasks"),
+                    "must list at least one task",
+                ))
+            }
+        };
+        if let Some(bad) = tasks
+            .iter()
+            .find(|t| !crate::service::hubs::valid_task(kind, t))
+        {
+            return Err(Problem::invalid_field(
+                &format!("{field}.tasks"),
+                format!("{bad:?} is not a task of a {}", kind.as_str()),
+            ));
+        }
+        out.push((id.to_string(), kind, tasks));
+    }
+    Ok(out)
+}
+
+/// `PATCH` of a grant: `hub_role`, `business_role`, `assets` (the grantee does not change).
+pub fn grant_change(
+    body: &Value,
+    known: &std::collections::HashMap<String, AssetKind>,
+) -> Result<crate::service::hubs::GrantChange, Problem> {
+    let obj = object(body)?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["hub_role", "business_role", "assets"].contains(&k.as_str()))
+    {
+        return Err(Problem::invalid_field(k, "cannot be changed"));
+    }
+    Ok(crate::service::hubs::GrantChange {
+        hub_role: string(obj, "hub_role")?
+            .map(|r| {
+                HubRole::parse(&r).ok_or_else(|| {
+                    Problem::invalid_field("hub_role", "must be \"owner\" or \"collaborator\"")
+                })
+            })
+            .transpose()?,
+        role: string(obj, "business_role")?
+            .map(|r| {
+                Role::parse(&r).ok_or_else(|| {
+                    Problem::invalid_field("business_role", "must be \"ADMIN\" or \"EMPLOYEE\"")
+                })
+            })
+            .transpose()?,
+        assets: match obj.get("assets") {
+            None => None,
+            Some(Value::Null) => Some(Vec::new()),
+            Some(v) => Some(parse_assets(v, known)?),
+        },
     })
 }
 

@@ -58,6 +58,14 @@ pub struct HubChange {
     pub app_secret: Option<Secret>,
 }
 
+/// A change to a grant (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct GrantChange {
+    pub hub_role: Option<HubRole>,
+    pub role: Option<Role>,
+    pub assets: Option<Vec<(String, AssetKind, Vec<String>)>>,
+}
+
 /// A grant as asked for.
 #[derive(Debug, Clone)]
 pub struct NewGrant {
@@ -463,27 +471,79 @@ impl Hubs {
         Ok(n)
     }
 
+    /// Changes a grant's roles or assets and queues the reconcile of everyone it reaches.
+    pub async fn update_grant(
+        &self,
+        actor: &Actor,
+        hub_id: &str,
+        grant_id: &str,
+        change: GrantChange,
+    ) -> ServiceResult<GrantRow> {
+        let assets = change.assets.as_deref().map(assets_json).transpose()?;
+        let (hub_id, grant_id) = (hub_id.to_string(), grant_id.to_string());
+        let e = Enqueue {
+            triggered_by: "admin",
+            max_attempts: self.max_attempts,
+            now: now_micros(),
+        };
+        let grant = self
+            .store
+            .write(move |c| -> ServiceResult<GrantRow> {
+                let hub = hubs::find(c, &hub_id)?
+                    .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
+                let mut g = hubs::grant_by_id(c, hub.seq, &grant_id)?
+                    .ok_or_else(|| ServiceError::not_found("no grant with that id on this hub"))?;
+                if let Some(r) = change.hub_role {
+                    g.hub_role = r.as_str().into();
+                }
+                if let Some(r) = change.role {
+                    g.business_role = r.as_str().into();
+                }
+                if let Some(a) = assets {
+                    g.assets = a;
+                }
+                g.updated_at = e.now;
+                hubs::update_grant(c, &g)?;
+                enqueue_reached(c, &g, e)?;
+                Ok(g)
+            })
+            .await?;
+        tracing::info!(grant.id = %grant.id, actor = %actor, "access grant changed");
+        Ok(grant)
+    }
+
+    /// Deletes a grant; everyone it reached is reconciled (the safeguard applies).
+    pub async fn delete_grant(
+        &self,
+        actor: &Actor,
+        hub_id: &str,
+        grant_id: &str,
+    ) -> ServiceResult<()> {
+        let (hub_id, gid) = (hub_id.to_string(), grant_id.to_string());
+        let e = Enqueue {
+            triggered_by: "admin",
+            max_attempts: self.max_attempts,
+            now: now_micros(),
+        };
+        self.store
+            .write(move |c| -> ServiceResult<()> {
+                let hub = hubs::find(c, &hub_id)?
+                    .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
+                let g = hubs::grant_by_id(c, hub.seq, &gid)?
+                    .ok_or_else(|| ServiceError::not_found("no grant with that id on this hub"))?;
+                enqueue_reached(c, &g, e)?;
+                hubs::delete_grant(c, g.seq)?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(grant.id = %grant_id, actor = %actor, "access grant deleted");
+        Ok(())
+    }
+
     /// Grants a group or user a role on a hub, and queues the reconcile of everyone it
     /// reaches, in one transaction.
     pub async fn grant(&self, actor: &Actor, hub_id: &str, g: NewGrant) -> ServiceResult<GrantRow> {
-        for (asset_id, kind, tasks) in &g.assets {
-            if tasks.is_empty() {
-                return Err(ServiceError::invalid_value(format!(
-                    "assets: {asset_id} needs at least one task"
-                )));
-            }
-            if let Some(bad) = tasks.iter().find(|t| !valid_task(*kind, t)) {
-                return Err(ServiceError::invalid_value(format!(
-                    "assets: {bad:?} is not a task of a {}",
-                    kind.as_str()
-                )));
-            }
-        }
-        let assets: Vec<Value> = g
-            .assets
-            .iter()
-            .map(|(id, kind, tasks)| json!({"asset_id": id, "kind": kind.as_str(), "tasks": tasks}))
-            .collect();
+        let assets = assets_json(&g.assets)?;
         let hub_id = hub_id.to_string();
         let e = Enqueue {
             triggered_by: "admin",
@@ -528,7 +588,7 @@ impl Hubs {
                     user_seq: user.as_ref().map(|(s, _)| *s),
                     hub_role: g.hub_role.as_str().into(),
                     business_role: g.role.as_str().into(),
-                    assets: Value::Array(assets).to_string(),
+                    assets,
                     created_at: e.now,
                     updated_at: e.now,
                 };
@@ -544,6 +604,50 @@ impl Hubs {
         tracing::info!(grant.id = %grant.id, actor = %actor, "access grant created");
         Ok(grant)
     }
+}
+
+/// Checks asset grants (each with tasks valid for its kind) and renders them as stored.
+fn assets_json(assets: &[(String, AssetKind, Vec<String>)]) -> ServiceResult<String> {
+    for (asset_id, kind, tasks) in assets {
+        if tasks.is_empty() {
+            return Err(ServiceError::invalid_value(format!(
+                "assets: {asset_id} needs at least one task"
+            )));
+        }
+        if let Some(bad) = tasks.iter().find(|t| !valid_task(*kind, t)) {
+            return Err(ServiceError::invalid_value(format!(
+                "assets: {bad:?} is not a task of a {}",
+                kind.as_str()
+            )));
+        }
+    }
+    Ok(Value::Array(
+        assets
+            .iter()
+            .map(|(id, kind, tasks)| json!({"asset_id": id, "kind": kind.as_str(), "tasks": tasks}))
+            .collect(),
+    )
+    .to_string())
+}
+
+/// Queues the reconcile of everyone a grant reaches (before it changes or goes).
+fn enqueue_reached(
+    c: &mut crate::store::AnyConnection,
+    g: &GrantRow,
+    e: Enqueue<'_>,
+) -> ServiceResult<usize> {
+    use diesel::prelude::*;
+    Ok(match (g.group_seq, g.user_seq) {
+        (Some(seq), _) => tasks::enqueue_for_group(c, seq, e)?,
+        (None, Some(seq)) => {
+            let id: String = schema::users::table
+                .filter(schema::users::seq.eq(seq))
+                .select(schema::users::id)
+                .first(c)?;
+            tasks::enqueue_for_user(c, seq, &id, e)?
+        }
+        (None, None) => 0,
+    })
 }
 
 /// Is `task` one Meta accepts on an asset of this kind (meta-graph-api.md 5.3)?

@@ -104,8 +104,8 @@ pub fn set_status(
     Ok(())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = grants)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = grants, primary_key(seq), treat_none_as_null = true)]
 pub struct GrantRow {
     #[diesel(skip_insertion)]
     pub seq: i64,
@@ -134,6 +134,31 @@ pub fn insert_grant(conn: &mut AnyConnection, grant: &GrantRow) -> StoreResult<G
 
 /// A grant with the SCIM id of its grantee: (grant, group id, user id).
 pub type GrantWithGrantee = (GrantRow, Option<String>, Option<String>);
+
+pub fn grant_by_id(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    id: &str,
+) -> StoreResult<Option<GrantRow>> {
+    Ok(grants::table
+        .filter(grants::hub_seq.eq(hub_seq))
+        .filter(grants::id.eq(id))
+        .select(GrantRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn update_grant(conn: &mut AnyConnection, g: &GrantRow) -> StoreResult<()> {
+    diesel::update(grants::table.filter(grants::seq.eq(g.seq)))
+        .set(g)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete_grant(conn: &mut AnyConnection, seq: i64) -> StoreResult<()> {
+    diesel::delete(grants::table.filter(grants::seq.eq(seq))).execute(conn)?;
+    Ok(())
+}
 
 /// A hub's grants, with the SCIM id of each grantee (group or user).
 pub fn grants_of(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<Vec<GrantWithGrantee>> {

@@ -393,3 +393,71 @@ both!(syncs_are_scheduled_per_hub_interval, |app| async move {
     assert_eq!(ran[0].kind, "sync_hub");
     assert_eq!(ran[0].triggered_by, "schedule");
 });
+
+both!(a_grant_changed_and_deleted_reaches_meta, |app| async move {
+    let hub = app.connect_demo_hub().await;
+    let root = app.admin_token("root@example.com", "owner");
+    let person = seeded_employee(&app, 12).await;
+    let email = person["email"].as_str().unwrap();
+    let person_id = person["id"].as_str().unwrap();
+    let user = id(&app.create_user(email).await);
+    let team = id(&app.create_group("Team", &[&user]).await);
+    let (p1, p2) = (demo_ids::PAGE_IDS[2], demo_ids::PAGE_IDS[3]);
+    let grants = format!("/hubs/{}/grants", hub.id);
+    let (status, grant) = app
+        .admin(
+            &root,
+            Method::POST,
+            &grants,
+            Some(json!({"group_id": team, "hub_role": "collaborator", "business_role": "EMPLOYEE",
+                        "assets": [{"asset_id": p1, "tasks": ["ANALYZE"]}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{grant}");
+    app.run_pending_tasks().await;
+    assert_eq!(assigned(&app, p1).await[person_id], json!(["ANALYZE"]));
+    let path = format!("{grants}/{}", grant["id"].as_str().unwrap());
+    // Upgraded, tasks changed, one asset swapped for another.
+    let (status, changed) = app
+        .admin(
+            &root,
+            Method::PATCH,
+            &path,
+            Some(json!({"business_role": "ADMIN",
+                        "assets": [{"asset_id": p2, "tasks": ["ADVERTISE", "ANALYZE"]}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["business_role"], "ADMIN");
+    app.run_pending_tasks().await;
+    let state = app.sandbox.state(demo_ids::BUSINESS_ID).await;
+    let now = state["business"]["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == person_id)
+        .cloned()
+        .unwrap();
+    assert_eq!(now["role"], "ADMIN");
+    assert!(assigned(&app, p1).await.get(person_id).is_none(), "revoked");
+    assert_eq!(
+        assigned(&app, p2).await[person_id],
+        json!(["ADVERTISE", "ANALYZE"])
+    );
+    let (status, _) = app
+        .admin(&root, Method::PATCH, &path, Some(json!({"group_id": "x"})))
+        .await;
+    assert_eq!(status, 422, "the grantee does not change");
+    // Deleted: the person is removed from the business.
+    let (status, _) = app.admin(&root, Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    app.run_pending_tasks().await;
+    let state = app.sandbox.state(demo_ids::BUSINESS_ID).await;
+    assert!(!state["business"]["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == person_id));
+    let (status, _) = app.admin(&root, Method::GET, &path, None).await;
+    assert_eq!(status, 404);
+});
