@@ -352,6 +352,14 @@ both!(
             json!({"endpoint": "*", "rate": 0.1, "code": 2, "message": "Service temporarily unavailable"}),
         )
         .await;
+        // And two failures that are sure to happen, on one person's invitation.
+        app.sandbox
+            .post(
+                "/faults/targeted",
+                json!({"target": "p3@example.com", "endpoint": "POST business_users",
+                   "remaining": 2, "code": 2, "message": "Service temporarily unavailable"}),
+            )
+            .await;
         let members: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
         let add = json!([{"op": "add", "path": "members", "value": members}]);
         assert_eq!(
@@ -690,3 +698,149 @@ both!(
         assert!(in_meta(&app, "ada@example.com").await.1.is_some());
     }
 );
+
+/// The single task of `kind` for this user, as stored.
+async fn task_of(app: &TestApp, user: &str) -> hubbridge::store::tasks::TaskRow {
+    let user = user.to_string();
+    app.store
+        .read(move |c| {
+            use diesel::prelude::*;
+            use hubbridge::store::schema::tasks::dsl as t;
+            Ok(t::tasks
+                .filter(t::user_id.eq(&user))
+                .order(t::seq.desc())
+                .select(hubbridge::store::tasks::TaskRow::as_select())
+                .first(c)?)
+        })
+        .await
+        .unwrap()
+}
+
+both!(
+    the_new_system_user_restriction_defers_with_its_reason,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let ada = id(&app.create_user("ada@example.com").await);
+        let team = id(&app.create_group("Team", &[&ada]).await);
+        app.sandbox
+            .put(
+                &format!("/businesses/{}/restriction", demo_ids::BUSINESS_ID),
+                json!({"restricted": true}),
+            )
+            .await;
+        grant(&app, &hub.id, &team, Role::Employee).await;
+        app.engine.run_due().await.unwrap();
+        let task = task_of(&app, &ada).await;
+        assert_eq!(task.status, "deferred", "{task:?}");
+        assert!(
+            task.status_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("system user")),
+            "{task:?}"
+        );
+        assert!(task.run_after > hubbridge::store::now_micros() + 3_600_000_000);
+        assert_eq!(in_meta(&app, "ada@example.com").await, (None, None));
+    }
+);
+
+both!(
+    failed_tasks_are_retried_and_waiting_ones_cancelled_by_an_admin,
+    |app| async move {
+        let app = TestApp::spawn_with(app.db, |s| s.engine.max_attempts = 1).await;
+        let hub = app.connect_demo_hub().await;
+        let root = app.admin_token("root@example.com", "owner");
+        let ada = id(&app.create_user("ada@example.com").await);
+        let team = id(&app.create_group("Team", &[&ada]).await);
+        app.sandbox
+        .post(
+            "/faults/error_rates",
+            json!({"endpoint": "POST business_users", "rate": 1.0, "code": 2, "message": "down"}),
+        )
+        .await;
+        grant(&app, &hub.id, &team, Role::Employee).await;
+        app.engine.run_due().await.unwrap();
+        let task = task_of(&app, &ada).await;
+        assert_eq!(task.status, "failed", "one attempt allowed: {task:?}");
+        let (_, got) = app
+            .admin(
+                &root,
+                reqwest::Method::GET,
+                &format!("/tasks/{}", task.id),
+                None,
+            )
+            .await;
+        assert_eq!(got["last_error"]["code"], 2, "{got}");
+        app.sandbox
+            .control(reqwest::Method::DELETE, "/faults", None)
+            .await;
+        let (status, retried) = app
+            .admin(
+                &root,
+                reqwest::Method::POST,
+                &format!("/tasks/{}/retry", task.id),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{retried}");
+        assert_eq!(retried["status"], "pending");
+        assert_eq!(retried["trigger"], "retry");
+        app.run_pending_tasks().await;
+        assert!(in_meta(&app, "ada@example.com").await.1.is_some());
+        let (status, _) = app
+            .admin(
+                &root,
+                reqwest::Method::POST,
+                &format!("/tasks/{}/retry", task.id),
+                None,
+            )
+            .await;
+        assert_eq!(status, 409, "a completed task does not run again");
+
+        // A waiting task cancelled: it does not run.
+        let off = json!([{"op": "replace", "path": "active", "value": false}]);
+        assert_eq!(app.patch(&format!("/Users/{ada}"), off).await.status(), 200);
+        let waiting = task_of(&app, &ada).await;
+        assert_eq!(waiting.status, "pending");
+        let (status, cancelled) = app
+            .admin(
+                &root,
+                reqwest::Method::POST,
+                &format!("/tasks/{}/cancel", waiting.id),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, cancelled["status"].as_str()),
+            (200, Some("cancelled"))
+        );
+        assert!(app.engine.run_due().await.unwrap().is_empty());
+        assert!(
+            in_meta(&app, "ada@example.com").await.1.is_some(),
+            "not cancelled in Meta"
+        );
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_crypto_key_scim_works_and_connecting_names_the_setting() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.crypto.key = hubbridge::crypto::Secret::new("");
+    })
+    .await;
+    app.create_user("ada@example.com").await;
+    let root = app.admin_token("root@example.com", "owner");
+    let (status, body) = app
+        .admin(
+            &root,
+            reqwest::Method::POST,
+            "/hubs",
+            Some(
+                json!({"label": "Acme", "business_id": demo_ids::BUSINESS_ID,
+                        "app_id": demo_ids::APP_ID, "access_token": demo_ids::HUB_TOKEN}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["type"], "/problems/crypto-key-missing");
+    assert!(body["detail"].as_str().unwrap().contains("crypto.key"));
+}

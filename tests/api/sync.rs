@@ -409,8 +409,10 @@ both!(a_grant_changed_and_deleted_reaches_meta, |app| async move {
             &root,
             Method::POST,
             &grants,
-            Some(json!({"group_id": team, "hub_role": "collaborator", "business_role": "EMPLOYEE",
-                        "assets": [{"asset_id": p1, "tasks": ["ANALYZE"]}]})),
+            Some(
+                json!({"group_id": team, "hub_role": "collaborator", "business_role": "EMPLOYEE",
+                        "assets": [{"asset_id": p1, "tasks": ["ANALYZE"]}]}),
+            ),
         )
         .await;
     assert_eq!(status, 201, "{grant}");
