@@ -492,14 +492,7 @@ async fn create_grant(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let hub = visible_hub(&state, &admin, &path).await?;
-    let seq = hub.seq;
-    let known: std::collections::HashMap<String, crate::access::AssetKind> = state
-        .store
-        .read(move |c| hubs::assets_of(c, seq))
-        .await?
-        .into_iter()
-        .filter_map(|a| Some((a.asset_id, crate::access::AssetKind::parse(&a.kind)?)))
-        .collect();
+    let known = known_assets(&state, &hub).await?;
     let input = views::new_grant(&json_body(body).await?, &known)?;
     let row = state.hubs.grant(&actor(&admin), &hub.id, input).await?;
     let (seq, id) = (hub.seq, row.id.clone());

@@ -112,42 +112,21 @@ impl Hubs {
                  Meta tokens are stored encrypted with it",
             )
         })?;
-        for (field, value) in [
-            ("label", &req.label),
-            ("business_id", &req.business_id),
-            ("app_id", &req.app_id),
-        ] {
+        for (field, value) in [("business_id", &req.business_id), ("app_id", &req.app_id)] {
             if value.trim().is_empty() || value.chars().any(char::is_control) {
                 return Err(ServiceError::invalid_value(format!(
                     "{field}: must be a non-empty string without control characters"
                 )));
             }
         }
-        if !["sso", "password"].contains(&req.login_method.as_str()) {
-            return Err(ServiceError::invalid_value(
-                "login_method: must be \"sso\" or \"password\"",
-            ));
-        }
-        if !(1..=24 * 30).contains(&req.sync_interval_hours) {
-            return Err(ServiceError::invalid_value(
-                "sync_interval_hours: must be between 1 and 720",
-            ));
-        }
-        if !(1..=100).contains(&req.safeguard_percent) {
-            return Err(ServiceError::invalid_value(
-                "safeguard.percent: must be between 1 and 100",
-            ));
-        }
-        if !(1..=24 * 60).contains(&req.safeguard_window_minutes) {
-            return Err(ServiceError::invalid_value(
-                "safeguard.window_minutes: must be between 1 and 1440",
-            ));
-        }
-        if req.safeguard_max_removals.is_some_and(|n| n < 0) {
-            return Err(ServiceError::invalid_value(
-                "safeguard.max_removals: must not be negative",
-            ));
-        }
+        check_settings(&Settings {
+            label: &req.label,
+            login_method: &req.login_method,
+            sync_interval_hours: req.sync_interval_hours,
+            safeguard_percent: req.safeguard_percent,
+            safeguard_window_minutes: req.safeguard_window_minutes,
+            safeguard_max_removals: req.safeguard_max_removals,
+        })?;
         let check = self
             .check_token(
                 &req.business_id,
@@ -304,53 +283,31 @@ impl Hubs {
         }
         let mut row = hub.clone();
         if let Some(label) = change.label {
-            if label.trim().is_empty() || label.chars().any(char::is_control) {
-                return Err(ServiceError::invalid_value(
-                    "label: must be a non-empty string without control characters",
-                ));
-            }
             row.label = label.trim().to_string();
         }
         if let Some(m) = change.login_method {
-            if !["sso", "password"].contains(&m.as_str()) {
-                return Err(ServiceError::invalid_value(
-                    "login_method: must be \"sso\" or \"password\"",
-                ));
-            }
             row.login_method = m;
         }
         if let Some(h) = change.sync_interval_hours {
-            if !(1..=24 * 30).contains(&h) {
-                return Err(ServiceError::invalid_value(
-                    "sync_interval_hours: must be between 1 and 720",
-                ));
-            }
             row.sync_interval_hours = h;
         }
         if let Some(p) = change.safeguard_percent {
-            if !(1..=100).contains(&p) {
-                return Err(ServiceError::invalid_value(
-                    "safeguard.percent: must be between 1 and 100",
-                ));
-            }
             row.safeguard_percent = p;
         }
         if let Some(w) = change.safeguard_window_minutes {
-            if !(1..=24 * 60).contains(&w) {
-                return Err(ServiceError::invalid_value(
-                    "safeguard.window_minutes: must be between 1 and 1440",
-                ));
-            }
             row.safeguard_window_minutes = w;
         }
         if let Some(m) = change.safeguard_max_removals {
-            if m.is_some_and(|n| n < 0) {
-                return Err(ServiceError::invalid_value(
-                    "safeguard.max_removals: must not be negative",
-                ));
-            }
             row.safeguard_max_removals = m;
         }
+        check_settings(&Settings {
+            label: &row.label,
+            login_method: &row.login_method,
+            sync_interval_hours: row.sync_interval_hours,
+            safeguard_percent: row.safeguard_percent,
+            safeguard_window_minutes: row.safeguard_window_minutes,
+            safeguard_max_removals: row.safeguard_max_removals,
+        })?;
         if let Some(token) = &change.access_token {
             let secrets = self.secrets.as_ref().ok_or_else(|| {
                 ServiceError::unprocessable(
@@ -604,6 +561,39 @@ impl Hubs {
         tracing::info!(grant.id = %grant.id, actor = %actor, "access grant created");
         Ok(grant)
     }
+}
+
+/// A hub's settings, as connected or changed.
+struct Settings<'a> {
+    label: &'a str,
+    login_method: &'a str,
+    sync_interval_hours: i32,
+    safeguard_percent: i32,
+    safeguard_window_minutes: i32,
+    safeguard_max_removals: Option<i32>,
+}
+
+fn check_settings(s: &Settings<'_>) -> ServiceResult<()> {
+    let bad = |m: &str| Err(ServiceError::invalid_value(m.to_string()));
+    if s.label.trim().is_empty() || s.label.chars().any(char::is_control) {
+        return bad("label: must be a non-empty string without control characters");
+    }
+    if !["sso", "password"].contains(&s.login_method) {
+        return bad("login_method: must be \"sso\" or \"password\"");
+    }
+    if !(1..=24 * 30).contains(&s.sync_interval_hours) {
+        return bad("sync_interval_hours: must be between 1 and 720");
+    }
+    if !(1..=100).contains(&s.safeguard_percent) {
+        return bad("safeguard.percent: must be between 1 and 100");
+    }
+    if !(1..=24 * 60).contains(&s.safeguard_window_minutes) {
+        return bad("safeguard.window_minutes: must be between 1 and 1440");
+    }
+    if s.safeguard_max_removals.is_some_and(|n| n < 0) {
+        return bad("safeguard.max_removals: must not be negative");
+    }
+    Ok(())
 }
 
 /// Checks asset grants (each with tasks valid for its kind) and renders them as stored.
