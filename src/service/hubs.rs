@@ -100,6 +100,15 @@ impl Hubs {
         }
     }
 
+    /// How the hub service's changes queue their tasks (an admin's doing, now).
+    fn enqueue(&self) -> Enqueue<'static> {
+        Enqueue {
+            triggered_by: "admin",
+            max_attempts: self.max_attempts,
+            now: now_micros(),
+        }
+    }
+
     /// Connects a business: the token must be valid, a system user's, never expiring,
     /// issued for `app_id`, carry [`REQUIRED_SCOPES`] and read `business_id`; otherwise
     /// `Unprocessable` naming what is wrong. The token and app secret are stored sealed;
@@ -165,9 +174,8 @@ impl Hubs {
             updated_at: now,
         };
         let e = Enqueue {
-            triggered_by: "admin",
-            max_attempts: self.max_attempts,
             now,
+            ..self.enqueue()
         };
         let hub = self
             .store
@@ -376,11 +384,7 @@ impl Hubs {
     /// returns the sync that will run.
     pub async fn sync_now(&self, actor: &Actor, hub_id: &str) -> ServiceResult<tasks::TaskRow> {
         let id = hub_id.to_string();
-        let e = Enqueue {
-            triggered_by: "admin",
-            max_attempts: self.max_attempts,
-            now: now_micros(),
-        };
+        let e = self.enqueue();
         let task = self
             .store
             .write(move |c| -> ServiceResult<tasks::TaskRow> {
@@ -438,11 +442,7 @@ impl Hubs {
     ) -> ServiceResult<GrantRow> {
         let assets = change.assets.as_deref().map(assets_json).transpose()?;
         let (hub_id, grant_id) = (hub_id.to_string(), grant_id.to_string());
-        let e = Enqueue {
-            triggered_by: "admin",
-            max_attempts: self.max_attempts,
-            now: now_micros(),
-        };
+        let e = self.enqueue();
         let grant = self
             .store
             .write(move |c| -> ServiceResult<GrantRow> {
@@ -477,11 +477,7 @@ impl Hubs {
         grant_id: &str,
     ) -> ServiceResult<()> {
         let (hub_id, gid) = (hub_id.to_string(), grant_id.to_string());
-        let e = Enqueue {
-            triggered_by: "admin",
-            max_attempts: self.max_attempts,
-            now: now_micros(),
-        };
+        let e = self.enqueue();
         self.store
             .write(move |c| -> ServiceResult<()> {
                 let hub = hubs::find(c, &hub_id)?
@@ -502,11 +498,7 @@ impl Hubs {
     pub async fn grant(&self, actor: &Actor, hub_id: &str, g: NewGrant) -> ServiceResult<GrantRow> {
         let assets = assets_json(&g.assets)?;
         let hub_id = hub_id.to_string();
-        let e = Enqueue {
-            triggered_by: "admin",
-            max_attempts: self.max_attempts,
-            now: now_micros(),
-        };
+        let e = self.enqueue();
         let grant = self
             .store
             .write(move |c| -> ServiceResult<GrantRow> {
