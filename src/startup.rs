@@ -93,6 +93,11 @@ impl Application {
         &self.store
     }
 
+    /// Stops the server from elsewhere (tests; `serve` stops on SIGTERM/SIGINT).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves and runs `engine.workers` workers until SIGTERM/SIGINT; then stops accepting,
     /// lets in-flight requests finish, and has the workers give back what they run.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -30,10 +30,18 @@ pub enum Db {
     Postgres,
 }
 
-/// The PostgreSQL server the tests use (a fresh schema per test).
+/// The PostgreSQL server the tests use (a fresh schema per test). Without TLS unless the
+/// URL asks for it: libpq's OpenSSL state is torn down by an exit handler, and a connection
+/// still closing on another thread when the test process exits can crash it (CI saw
+/// SIGSEGV after every test had passed).
 pub fn postgres_url() -> String {
-    std::env::var("HUBBRIDGE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    let url = std::env::var("HUBBRIDGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    if url.contains("sslmode=") {
+        return url;
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}sslmode=disable")
 }
 
 fn init_logging() {
@@ -67,11 +75,24 @@ pub struct TestApp {
     pub hubs: hubbridge::service::hubs::Hubs,
     /// The PostgreSQL schema to drop when the test ends.
     pg_schema: Option<String>,
+    /// Stops the server when the test ends (see `Drop`).
+    server: actix_web::dev::ServerHandle,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Stop the server here rather than leave its worker threads to notice that the
+        // test's runtime is gone: they hold the store, and a pool still closing its
+        // connections while the test process exits races the C libraries' exit handlers.
+        let stop = self.server.stop(false);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| rt.block_on(stop));
+            }
+            Ok(rt) => drop(rt.spawn(stop)),
+            Err(_) => {}
+        }
         if let Some(schema) = self.pg_schema.take() {
             // Blocking briefly here is fine in a test; a thread keeps it off the runtime.
             let _ = std::thread::spawn(move || drop_postgres_schema(&schema)).join();
@@ -168,6 +189,7 @@ impl TestApp {
         let port = app.port();
         let store = app.store().clone();
         let (engine, hubs) = (app.engine().clone(), app.hubs().clone());
+        let server = app.server_handle();
         tokio::spawn(app.run_until_stopped());
         let (_, token) = hubbridge::service::tokens::Tokens::new(store.clone())
             .issue(&hubbridge::service::Actor::Cli, "tests")
@@ -184,6 +206,7 @@ impl TestApp {
             engine,
             hubs,
             pg_schema,
+            server,
             _dir: Some(dir),
         }
     }
