@@ -39,6 +39,14 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
                     "/businesses/{id}/rate_limit",
                     web::delete().to(delete_business_rate_limit),
                 )
+                .route(
+                    "/objects/{id}/rate_limit",
+                    web::put().to(put_object_rate_limit),
+                )
+                .route(
+                    "/objects/{id}/rate_limit",
+                    web::delete().to(delete_object_rate_limit),
+                )
                 .route("/calls", web::get().to(get_calls))
                 .route("/calls", web::delete().to(delete_calls))
                 .route("/stats", web::get().to(get_stats))
@@ -262,9 +270,34 @@ async fn delete_business_rate_limit(state: Data, id: web::Path<String>) -> HttpR
     HttpResponse::NoContent().finish()
 }
 
+/// A budget of its own for a business, a Page or an ad account (`act_` optional).
+async fn put_object_rate_limit(
+    state: Data,
+    id: web::Path<String>,
+    body: web::Json<BudgetOverride>,
+) -> HttpResponse {
+    if state
+        .world()
+        .set_budget_override(&id, Some(body.into_inner()))
+    {
+        HttpResponse::NoContent().finish()
+    } else {
+        not_found("business, Page or ad account")
+    }
+}
+
+async fn delete_object_rate_limit(state: Data, id: web::Path<String>) -> HttpResponse {
+    if state.world().set_budget_override(&id, None) {
+        HttpResponse::NoContent().finish()
+    } else {
+        not_found("business, Page or ad account")
+    }
+}
+
 #[derive(Deserialize)]
 struct RateLimitUpdate {
     business_budget: Option<u32>,
+    object_budget: Option<u32>,
     app_budget: Option<u32>,
     window_ms: Option<u64>,
     count_throttled_calls: Option<bool>,
@@ -276,6 +309,9 @@ async fn put_rate_limit(state: Data, body: web::Json<RateLimitUpdate>) -> HttpRe
     let r = &mut world.rate;
     if let Some(v) = body.business_budget {
         r.business_budget = v.max(1);
+    }
+    if let Some(v) = body.object_budget {
+        r.object_budget = v.max(1);
     }
     if let Some(v) = body.app_budget {
         r.app_budget = v.max(1);

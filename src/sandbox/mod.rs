@@ -163,8 +163,11 @@ pub struct FaultConfig {
 /// Rate limits (reference 8): a rolling-window budget per business and per app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitConfig {
-    /// Calls per window per business (token's business).
+    /// Calls per window per business (token's business): every call that is not on a Page
+    /// or an ad account.
     pub business_budget: u32,
+    /// Calls per window per Page and per ad account (their own buckets; reference 8.1).
+    pub object_budget: u32,
     /// Calls per window per app (`X-App-Usage`, code 4).
     pub app_budget: u32,
     /// Meta: a rolling hour.
@@ -184,6 +187,7 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
             business_budget: 4800,
+            object_budget: 4800,
             app_budget: 100_000,
             window: Duration::from_secs(3600),
             count_throttled_calls: true,

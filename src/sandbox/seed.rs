@@ -49,6 +49,8 @@ pub struct SeedRateLimit {
     #[serde(default)]
     pub business_budget: Option<u32>,
     #[serde(default)]
+    pub object_budget: Option<u32>,
+    #[serde(default)]
     pub app_budget: Option<u32>,
     #[serde(default)]
     pub window_ms: Option<u64>,
@@ -70,6 +72,10 @@ impl SeedSettings {
         if let Some(v) = r.business_budget {
             anyhow::ensure!(v > 0, "sandbox.rate_limit.business_budget must be positive");
             config.rate_limit.business_budget = v;
+        }
+        if let Some(v) = r.object_budget {
+            anyhow::ensure!(v > 0, "sandbox.rate_limit.object_budget must be positive");
+            config.rate_limit.object_budget = v;
         }
         if let Some(v) = r.app_budget {
             anyhow::ensure!(v > 0, "sandbox.rate_limit.app_budget must be positive");

@@ -1,4 +1,4 @@
-//! Rate limits (per-business and per-app rolling windows, usage headers, throttling errors;
+//! Rate limits (per-object and per-app rolling windows, usage headers, throttling errors;
 //! reference 8) and injected faults (error rates, targeted failures).
 
 use super::*;
@@ -29,24 +29,127 @@ pub(super) fn minutes(d: Duration, fractional: bool) -> Value {
     }
 }
 
-impl World {
-    pub(super) fn budget_for(&self, business: &str) -> (u32, Duration) {
-        match self.budget_overrides.get(business) {
-            Some(o) => (o.budget, Duration::from_millis(o.window_ms.max(1))),
-            None => (self.rate.business_budget, self.rate.window),
+/// The rate-limit bucket a call counts in (reference 8.1): Page calls in that Page's own
+/// bucket (code 80001 when spent), ad-account calls in that account's (80004 / 2446079),
+/// everything else in the token's business (the configured code, 613 by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Bucket {
+    Business(String),
+    Page(String),
+    /// The account's graph id (`act_…`).
+    AdAccount(String),
+}
+
+impl Bucket {
+    /// The object's graph id: the key of its window and of its budget override.
+    fn graph_id(&self) -> &str {
+        match self {
+            Bucket::Business(id) | Bucket::Page(id) | Bucket::AdAccount(id) => id,
         }
     }
 
-    /// Counts the call against the token's business and app; emits the usage headers and the
-    /// throttling error once a budget is spent (reference 8).
+    /// The key of this bucket's entry in `X-Business-Use-Case-Usage` (an ad account's bare
+    /// number, as in Meta's example).
+    fn header_id(&self) -> &str {
+        match self {
+            Bucket::AdAccount(id) => id.strip_prefix("act_").unwrap_or(id),
+            other => other.graph_id(),
+        }
+    }
+
+    fn buc_type<'a>(&self, rate: &'a RateLimitConfig) -> &'a str {
+        match self {
+            Bucket::Business(_) => &rate.buc_type,
+            Bucket::Page(_) => "pages",
+            Bucket::AdAccount(_) => "ads_management",
+        }
+    }
+
+    fn throttled(&self, rate: &RateLimitConfig) -> GraphFault {
+        match self {
+            Bucket::Business(_) => GraphFault::new(
+                rate.throttle_code,
+                None,
+                "OAuthException",
+                format!(
+                    "(#{}) Calls to this api have exceeded the rate limit.",
+                    rate.throttle_code
+                ),
+            ),
+            Bucket::Page(_) => GraphFault::new(
+                80001,
+                None,
+                "OAuthException",
+                "(#80001) There have been too many calls to this Page account. Wait a bit and \
+                 try again.",
+            ),
+            Bucket::AdAccount(_) => GraphFault::new(
+                80004,
+                Some(2446079),
+                "OAuthException",
+                "(#80004) There have been too many calls to this ad-account. Wait a bit and try \
+                 again.",
+            ),
+        }
+    }
+}
+
+impl World {
+    /// The bucket a request on `segments` made with `tok` counts in.
+    pub(super) fn bucket_of(&self, segments: &[String], tok: &Token) -> Bucket {
+        match segments.first() {
+            Some(s) if s.starts_with("act_") => Bucket::AdAccount(s.clone()),
+            Some(s)
+                if self
+                    .assets
+                    .get(s.as_str())
+                    .is_some_and(|a| a.kind == AssetKind::Page) =>
+            {
+                Bucket::Page(s.clone())
+            }
+            _ => Bucket::Business(tok.business_id.clone()),
+        }
+    }
+
+    fn budget_for(&self, bucket: &Bucket) -> (u32, Duration) {
+        match self.budget_overrides.get(bucket.graph_id()) {
+            Some(o) => (o.budget, Duration::from_millis(o.window_ms.max(1))),
+            None => match bucket {
+                Bucket::Business(_) => (self.rate.business_budget, self.rate.window),
+                Bucket::Page(_) | Bucket::AdAccount(_) => {
+                    (self.rate.object_budget, self.rate.window)
+                }
+            },
+        }
+    }
+
+    /// Sets (or, with `None`, removes) the budget of one business, Page or ad account (given
+    /// by its id; an ad account with or without `act_`). False when no such object exists.
+    pub fn set_budget_override(&mut self, id: &str, o: Option<BudgetOverride>) -> bool {
+        let key = if self.businesses.contains_key(id) || self.assets.contains_key(id) {
+            id.to_string()
+        } else if self.assets.contains_key(&ad_graph_id(id)) {
+            ad_graph_id(id)
+        } else {
+            return false;
+        };
+        match o {
+            Some(o) => self.budget_overrides.insert(key, o),
+            None => self.budget_overrides.remove(&key),
+        };
+        true
+    }
+
+    /// Counts the call against its bucket and the token's app; emits the usage headers and
+    /// the throttling error once a budget is spent (reference 8).
     pub(super) fn admit(
         &mut self,
         tok: &Token,
         now: Instant,
         headers: &mut Vec<(String, String)>,
-        ad_account: bool,
+        bucket: &Bucket,
     ) -> GraphResult<()> {
-        let (budget, window) = self.budget_for(&tok.business_id);
+        let (budget, window) = self.budget_for(bucket);
         let budget = budget.max(1);
         let app_budget = self.rate.app_budget.max(1);
         let app_window = self.rate.window;
@@ -60,44 +163,36 @@ impl World {
         }
 
         let w = self
-            .business_windows
-            .entry(tok.business_id.clone())
+            .object_windows
+            .entry(bucket.graph_id().to_string())
             .or_default();
         w.prune(now, window);
         let over = w.calls.len() >= budget as usize;
         if (!over && !app_over) || count_throttled {
             w.calls.push_back(now);
         }
-        headers.extend(self.usage_headers(tok, now, ad_account));
+        headers.extend(self.usage_headers(tok, now, bucket));
         if app_over {
             self.stats.throttled += 1;
             return Err(GraphFault::app_throttled());
         }
         if over {
             self.stats.throttled += 1;
-            return Err(GraphFault::new(
-                self.rate.throttle_code,
-                None,
-                "OAuthException",
-                format!(
-                    "(#{}) Calls to this api have exceeded the rate limit.",
-                    self.rate.throttle_code
-                ),
-            ));
+            return Err(bucket.throttled(&self.rate));
         }
         Ok(())
     }
 
-    /// The usage headers (reference 8.2) for the token's business and app as they stand,
-    /// without counting a call: on every counted response, and on the top-level response of a
-    /// batch (after its operations were counted).
+    /// The usage headers (reference 8.2) for the call's bucket and the token's app as they
+    /// stand, without counting a call: on every counted response, and on the top-level
+    /// response of a batch (after its operations were counted).
     pub(super) fn usage_headers(
         &mut self,
         tok: &Token,
         now: Instant,
-        ad_account: bool,
+        bucket: &Bucket,
     ) -> Vec<(String, String)> {
-        let (budget, window) = self.budget_for(&tok.business_id);
+        let (budget, window) = self.budget_for(bucket);
         let budget = budget.max(1);
         let app_budget = self.rate.app_budget.max(1);
         let app_window = self.rate.window;
@@ -112,8 +207,8 @@ impl World {
                 .to_string(),
         ));
         let w = self
-            .business_windows
-            .entry(tok.business_id.clone())
+            .object_windows
+            .entry(bucket.graph_id().to_string())
             .or_default();
         w.prune(now, window);
         let n = w.calls.len();
@@ -134,9 +229,9 @@ impl World {
         };
         let mut entry = serde_json::Map::new();
         entry.insert(
-            tok.business_id.clone(),
+            bucket.header_id().to_string(),
             json!([{
-                "type": self.rate.buc_type,
+                "type": bucket.buc_type(&self.rate),
                 "call_count": pct,
                 "total_cputime": pct / 3,
                 "total_time": pct / 2,
@@ -147,8 +242,8 @@ impl World {
             "x-business-use-case-usage".into(),
             Value::Object(entry).to_string(),
         ));
-        if ad_account {
-            // Older Ads API header on ad-account calls (reference 8.2); mirrors the business
+        if let Bucket::AdAccount(_) = bucket {
+            // Older Ads API header on ad-account calls (reference 8.2): the account's own
             // budget, `reset_time_duration` in seconds.
             headers.push((
                 "x-ad-account-usage".into(),

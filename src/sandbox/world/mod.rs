@@ -386,7 +386,8 @@ pub struct World {
     pub faults: FaultConfig,
     pub rate: RateLimitConfig,
     pub budget_overrides: HashMap<String, BudgetOverride>,
-    business_windows: HashMap<String, Window>,
+    /// Rolling windows per bucket (`limits::Bucket`), keyed by the object's graph id.
+    object_windows: HashMap<String, Window>,
     app_windows: HashMap<String, Window>,
 }
 
@@ -578,7 +579,7 @@ impl World {
             log: Vec::new(),
             stats: Stats::default(),
             budget_overrides: HashMap::new(),
-            business_windows: HashMap::new(),
+            object_windows: HashMap::new(),
             app_windows: HashMap::new(),
         })
     }
@@ -666,7 +667,7 @@ impl World {
     }
 
     pub fn reset_usage(&mut self) {
-        self.business_windows.clear();
+        self.object_windows.clear();
         self.app_windows.clear();
     }
 
@@ -844,15 +845,16 @@ impl World {
                 Method::Post => {
                     let answer = self.batch(req, &tok, now);
                     // Usage after the operations were counted, like any counted response.
-                    headers.extend(self.usage_headers(&tok, now, false));
+                    let bucket = limits::Bucket::Business(tok.business_id.clone());
+                    headers.extend(self.usage_headers(&tok, now, &bucket));
                     answer
                 }
                 _ => Err(GraphFault::unknown_path("")),
             };
         }
         self.stats.graph_calls += 1;
-        let ad_account = req.segments.first().is_some_and(|s| s.starts_with("act_"));
-        self.admit(&tok, now, headers, ad_account)?;
+        let bucket = self.bucket_of(&req.segments, &tok);
+        self.admit(&tok, now, headers, &bucket)?;
         let endpoint = endpoint_name(req, self);
         self.injected_fault(req, &endpoint)?;
         self.route(req, &tok)

@@ -479,7 +479,8 @@ async fn usage_headers_grow_toward_100_percent_with_an_estimate_once_full() {
     )
     .await;
     let mut last = (0, reqwest::header::HeaderMap::new(), Value::Null);
-    for _ in 0..5 {
+    // The ad-account call counted in the account's own bucket, not the business's.
+    for _ in 0..6 {
         last = raw(
             &env,
             reqwest::Method::GET,
@@ -504,7 +505,19 @@ async fn usage_headers_grow_toward_100_percent_with_an_estimate_once_full() {
             .unwrap_or("{}"),
     )
     .unwrap_or(Value::Null);
-    assert_eq!(ad["acc_id_util_pct"], 50);
+    assert_eq!(ad["acc_id_util_pct"], 0, "one call of the account's 4800");
+    let ad_buc: Value = serde_json::from_str(
+        ad_headers
+            .get("x-business-use-case-usage")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("{}"),
+    )
+    .unwrap_or(Value::Null);
+    assert_eq!(
+        ad_buc[demo_ids::AD_ACCOUNT_IDS[0]][0]["type"],
+        "ads_management",
+        "{ad_buc}"
+    );
     assert!(serde_json::from_str::<Value>(
         ad_headers
             .get("x-app-usage")
@@ -522,6 +535,105 @@ async fn usage_headers_grow_toward_100_percent_with_an_estimate_once_full() {
     assert_eq!(status, 400);
     assert_eq!(throttled["error"]["code"], 613);
     assert_eq!(buc(&throttled_headers)["type"], "business_management");
+    env.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn pages_and_ad_accounts_are_throttled_one_by_one_with_meta_s_codes() {
+    let config = hubbridge::sandbox::SandboxConfig {
+        rate_limit: hubbridge::sandbox::RateLimitConfig {
+            object_budget: 2,
+            window: Duration::from_secs(60),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let env = crate::contract::helpers::spawn_with(config, Seed::demo(), |_| {}).await;
+    let get = |path: String| {
+        let env = &env;
+        async move {
+            raw(
+                env,
+                reqwest::Method::GET,
+                &format!("/v25.0/{path}"),
+                Some(demo_ids::HUB_TOKEN),
+            )
+            .await
+        }
+    };
+    let buc = |h: &reqwest::header::HeaderMap| -> Value {
+        serde_json::from_str(
+            h.get("x-business-use-case-usage")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("{}"),
+        )
+        .unwrap_or(Value::Null)
+    };
+    let biz = demo_ids::BUSINESS_ID;
+    let (page, other_page) = (demo_ids::PAGE_IDS[0], demo_ids::PAGE_IDS[1]);
+    let account = demo_ids::AD_ACCOUNT_IDS[0];
+    let on_page = format!("{page}/assigned_users?business={biz}");
+    let on_account = format!("act_{account}/assigned_users?business={biz}");
+
+    let page_answers = [
+        get(on_page.clone()).await,
+        get(on_page.clone()).await,
+        get(on_page.clone()).await,
+    ];
+    let other_page_answer = get(format!("{other_page}/assigned_users?business={biz}")).await;
+    let account_answers = [
+        get(on_account.clone()).await,
+        get(on_account.clone()).await,
+        get(on_account.clone()).await,
+    ];
+    let business_answer = get(format!("{biz}/business_users")).await;
+    // A budget of its own for one Page, through the control API.
+    env.sandbox
+        .put(
+            &format!("/objects/{other_page}/rate_limit"),
+            json!({"budget": 1, "window_ms": 60000}),
+        )
+        .await;
+    let overridden = get(format!("{other_page}/assigned_users?business={biz}")).await;
+    let (unknown, _) = env
+        .sandbox
+        .control(
+            reqwest::Method::PUT,
+            "/objects/424242/rate_limit",
+            Some(json!({"budget": 1, "window_ms": 1000})),
+        )
+        .await;
+
+    assert_eq!((page_answers[0].0, page_answers[1].0), (200, 200));
+    let (status, headers, body) = &page_answers[2];
+    assert_eq!(*status, 400);
+    assert_eq!(body["error"]["code"], 80001, "{body}");
+    assert_eq!(buc(headers)[page][0]["type"], "pages");
+    assert_eq!(buc(headers)[page][0]["call_count"], 100);
+    assert_eq!(other_page_answer.0, 200, "another Page has its own budget");
+    assert_eq!((account_answers[0].0, account_answers[1].0), (200, 200));
+    let (status, headers, body) = &account_answers[2];
+    assert_eq!(*status, 400);
+    assert_eq!(body["error"]["code"], 80004, "{body}");
+    assert_eq!(body["error"]["error_subcode"], 2446079, "{body}");
+    assert_eq!(buc(headers)[account][0]["type"], "ads_management");
+    let ad: Value = serde_json::from_str(
+        headers
+            .get("x-ad-account-usage")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("{}"),
+    )
+    .unwrap_or(Value::Null);
+    assert_eq!(ad["acc_id_util_pct"], 100);
+    assert_eq!(business_answer.0, 200, "the business's own calls go on");
+    assert_eq!(
+        buc(&business_answer.1)[biz][0]["type"],
+        "business_management"
+    );
+    assert_eq!(overridden.0, 400, "{:?}", overridden.2);
+    assert_eq!(overridden.2["error"]["code"], 80001);
+    assert_eq!(unknown, 404);
+    assert_eq!(env.sandbox.stats().await["throttled"], 3);
     env.sandbox.stop().await;
 }
 
