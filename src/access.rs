@@ -233,6 +233,14 @@ impl Call {
     pub fn is_removal(&self) -> bool {
         matches!(self, Call::Remove { .. } | Call::CancelInvitation { .. })
     }
+
+    /// The asset a call is about (its own rate-limit bucket at Meta), if any.
+    pub fn asset_id(&self) -> Option<&str> {
+        match self {
+            Call::Assign { asset_id, .. } | Call::Unassign { asset_id, .. } => Some(asset_id),
+            _ => None,
+        }
+    }
 }
 
 /// The calls that bring `member` to `target` (None: no access). Asset tasks are given only

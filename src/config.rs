@@ -33,6 +33,9 @@ pub struct MetaSettings {
     pub graph_url: String,
     /// `v25.0`.
     pub api_version: String,
+    /// Meta's rolling rate-limit window, which the client paces its calls over (an hour).
+    /// Only a sandbox started with a shorter window needs another value.
+    pub rate_window_secs: u64,
 }
 
 /// The key that encrypts Meta and partner tokens at rest.
@@ -244,6 +247,9 @@ impl Settings {
                     "must be an http(s) URL without a path (the version is meta.api_version)",
                 )
             }
+        }
+        if self.meta.rate_window_secs == 0 {
+            return fail("meta.rate_window_secs", "must be at least 1");
         }
         let v = self.meta.api_version.strip_prefix('v').unwrap_or("");
         if v.split('.').count() != 2 || !v.split('.').all(|n| n.parse::<u32>().is_ok()) {

@@ -52,6 +52,10 @@ impl GraphConfig {
         GraphConfig {
             base_url: meta.graph_url.trim_end_matches('/').to_string(),
             api_version: meta.api_version.clone(),
+            pacing: PacingConfig {
+                window: Duration::from_secs(meta.rate_window_secs),
+                ..PacingConfig::default()
+            },
             ..GraphConfig::default()
         }
     }

@@ -242,7 +242,21 @@ struct State {
     token_buckets: HashMap<String, BTreeSet<String>>,
     /// The buckets responses about one node (the first path segment) named.
     node_buckets: HashMap<String, BTreeSet<String>>,
+    /// Buckets of a type Meta counts per object (Pages, ad accounts…): only calls on that
+    /// object count in them.
+    object_buckets: BTreeSet<String>,
 }
+
+/// `X-Business-Use-Case-Usage` types that Meta keeps per business object (reference 8.2).
+const PER_OBJECT_TYPES: &[&str] = &[
+    "pages",
+    "ads_management",
+    "ads_insights",
+    "custom_audience",
+    "instagram",
+    "leadgen",
+    "messenger",
+];
 
 impl State {
     fn learn(&mut self, ticket: &Ticket, key: &str) {
@@ -315,7 +329,23 @@ impl Pacer {
                         .cloned(),
                 );
             }
-            None => keys.extend(of_token.into_iter().flatten().cloned()),
+            None => {
+                // Any bucket of the token may count this call, except another object's own
+                // (a Page's, an ad account's: Meta counts their calls per object, reference
+                // 8.1), so a throttled Page does not stop calls on another one.
+                let bare = |s: &str| s.strip_prefix("act_").unwrap_or(s).to_string();
+                let own_of_other = |k: &str| {
+                    state.object_buckets.contains(k)
+                        && node.is_none_or(|n| Some(bare(n)) != k.strip_prefix("buc:").map(bare))
+                };
+                keys.extend(
+                    of_token
+                        .into_iter()
+                        .flatten()
+                        .filter(|k| !own_of_other(k))
+                        .cloned(),
+                );
+            }
         }
         if let Some(a) = ad_account {
             keys.push(format!("act:{a}"));
@@ -437,6 +467,12 @@ impl Pacer {
         for e in &report.business {
             let key = format!("buc:{}", e.object_id);
             st.learn(ticket, &key);
+            if e.kind
+                .as_deref()
+                .is_some_and(|k| PER_OBJECT_TYPES.contains(&k))
+            {
+                st.object_buckets.insert(key.clone());
+            }
             observe(&mut st, key, e.usage, e.regain_after);
         }
         if let (Some(ad), Some(id)) = (&report.ad_account, &ticket.ad_account) {
@@ -592,6 +628,69 @@ mod tests {
         futures_util::FutureExt::now_or_never(p.acquire("tok", Some("5550001"), None, weight))
             .expect("no wait")
             .expect("admitted")
+    }
+
+    fn usage_of(id: &str, kind: &str) -> UsageReport {
+        UsageReport {
+            business: vec![crate::meta::BucUsage {
+                object_id: id.into(),
+                kind: Some(kind.into()),
+                usage: 10.0,
+                regain_after: None,
+            }],
+            ..UsageReport::default()
+        }
+    }
+
+    #[test]
+    fn a_throttled_page_holds_its_own_calls_but_not_a_page_not_seen_yet() {
+        let p = Pacer::new(PacingConfig::default(), Duration::from_secs(30));
+        let call_on = |node: &str| {
+            futures_util::FutureExt::now_or_never(p.acquire("tok", Some(node), None, 1))
+                .expect("no wait")
+        };
+        let minute = Duration::from_secs(60);
+        let biz = ticket(&p, 1);
+        p.complete(&biz, &usage_of("5550001", "business_management"));
+        let first = call_on("777").expect("admitted");
+        p.complete(&first, &usage_of("777", "pages"));
+        p.throttled(
+            &first,
+            &ThrottleScope::Business("777".into()),
+            Some(minute),
+            minute,
+        );
+
+        let same = call_on("777");
+        let other = call_on("888").expect("another Page is not held");
+
+        assert!(
+            matches!(&same, Err(GraphError::Throttled { scope: ThrottleScope::Business(id), .. }) if id == "777"),
+            "{:?}",
+            same.as_ref().err()
+        );
+        assert!(
+            !other.keys.contains(&"buc:777".to_string()),
+            "{:?}",
+            other.keys
+        );
+        // A node not seen yet still counts in the business's bucket (cautious)…
+        assert!(
+            other.keys.contains(&"buc:5550001".to_string()),
+            "{:?}",
+            other.keys
+        );
+        // …so a throttled business holds it.
+        p.throttled(
+            &biz,
+            &ThrottleScope::Business("5550001".into()),
+            Some(minute),
+            minute,
+        );
+        assert!(matches!(
+            call_on("999"),
+            Err(GraphError::Throttled { scope: ThrottleScope::Business(id), .. }) if id == "5550001"
+        ));
     }
 
     #[test]

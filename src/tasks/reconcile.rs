@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use super::Engine;
 use crate::access::{self, AssetKind, Call, MemberView, Role, Seat};
-use crate::meta::{AccessToken, AppSecret, AssetRef, BusinessRole, GraphAuth, GraphError, Invite};
+use crate::meta::{
+    AccessToken, AppSecret, AssetRef, BusinessRole, GraphAuth, GraphError, Invite, ThrottleScope,
+};
 use crate::service::hubs::sealed_for;
 use crate::store::hubs::{self, HubRow};
 use crate::store::members::{self, MemberRow};
@@ -128,7 +130,15 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
             }
         }
         let mut replan = false;
+        // Meta throttles Pages and ad accounts one by one: a throttled asset's calls wait
+        // (the task is deferred after the rest went through); nothing else does.
+        let mut held: Option<(BTreeSet<String>, GraphError)> = None;
         for call in calls {
+            if let (Some(asset), Some((objects, _))) = (call.asset_id(), &held) {
+                if objects.contains(bare(asset)) {
+                    continue;
+                }
+            }
             match perform(engine, &auth, &state.hub, &row, &call).await {
                 Ok(new_id) => {
                     record(engine, task, &state.hub, &call, &row, "ok").await;
@@ -154,9 +164,19 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
                         replan = true;
                         break;
                     }
+                    if let Some(object) = throttled_asset(&call, &e) {
+                        held.get_or_insert_with(|| (BTreeSet::new(), e))
+                            .0
+                            .insert(object);
+                        continue;
+                    }
                     return Err(outcome_for(engine, task, &state.hub, e).await);
                 }
             }
+        }
+        if let Some((_, e)) = held {
+            save(engine, task, &mut row).await?;
+            return Err(outcome_for(engine, task, &state.hub, e).await);
         }
         // Everything planned went through (the next round confirms nothing is left), or
         // Meta disagreed and the member was read again (the next round plans from that).
@@ -615,6 +635,22 @@ async fn record(
         .await;
     if let Err(e) = r {
         tracing::warn!(error = %e, "could not record a task's Graph call");
+    }
+}
+
+fn bare(id: &str) -> &str {
+    id.strip_prefix("act_").unwrap_or(id)
+}
+
+/// The asset whose own bucket a throttle on `call` holds (not the business's or the app's).
+fn throttled_asset(call: &Call, e: &GraphError) -> Option<String> {
+    let asset = call.asset_id()?;
+    match e {
+        GraphError::Throttled {
+            scope: ThrottleScope::Business(id),
+            ..
+        } if bare(id) == bare(asset) => Some(bare(asset).to_string()),
+        _ => None,
     }
 }
 

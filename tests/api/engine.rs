@@ -844,3 +844,143 @@ async fn without_a_crypto_key_scim_works_and_connecting_names_the_setting() {
     assert_eq!(body["type"], "/problems/crypto-key-missing");
     assert!(body["detail"].as_str().unwrap().contains("crypto.key"));
 }
+
+/// Who holds which tasks on this asset in the sandbox (person id → tasks).
+async fn holders(app: &TestApp, asset: &str) -> serde_json::Map<String, Value> {
+    let state = app.sandbox.state(demo_ids::BUSINESS_ID).await;
+    state["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .find(|a| a["id"] == asset)
+        .and_then(|a| a["assigned"].as_object().cloned())
+        .unwrap_or_default()
+}
+
+both!(a_throttled_page_holds_only_its_own_work, |app| async move {
+    // The client paces over the sandbox's short window, as it would over Meta's hour.
+    let app = TestApp::spawn_with(app.db, |s| s.meta.rate_window_secs = 3).await;
+    let root = app.admin_token("root@example.com", "owner");
+    let hub = app.connect_demo_hub().await;
+    let (slow, other) = (demo_ids::PAGE_IDS[1], demo_ids::PAGE_IDS[2]);
+    // Four employees already in Meta with nothing on either Page get directory accounts.
+    let (on_slow, on_other) = (holders(&app, slow).await, holders(&app, other).await);
+    let state = app.sandbox.state(demo_ids::BUSINESS_ID).await;
+    let chosen: Vec<(String, String)> = state["business"]["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] == "EMPLOYEE" && p["email"].is_string())
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["email"].as_str().unwrap().to_string(),
+            )
+        })
+        .filter(|(pid, _)| !on_slow.contains_key(pid) && !on_other.contains_key(pid))
+        .take(4)
+        .collect();
+    assert_eq!(chosen.len(), 4, "the demo business has four such employees");
+    let mut users = Vec::new();
+    for (_, email) in &chosen {
+        users.push(id(&app.create_user(email).await));
+    }
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let team = id(&app.create_group("Team", &refs).await);
+    // Another process with the same token spends the Page's budget (three calls per three
+    // seconds; Meta answers 80001 beyond).
+    app.sandbox
+        .put("/rate_limit", json!({"fractional_regain_minutes": true}))
+        .await;
+    app.sandbox
+        .put(
+            &format!("/objects/{slow}/rate_limit"),
+            json!({"budget": 3, "window_ms": 3000}),
+        )
+        .await;
+    app.sandbox
+        .control(reqwest::Method::DELETE, "/rate_limit/usage", None)
+        .await;
+    for _ in 0..3 {
+        let spent = app
+            .sandbox
+            .http
+            .get(format!(
+                "{}/v25.0/{slow}/assigned_users?business={}",
+                app.sandbox.url(),
+                demo_ids::BUSINESS_ID
+            ))
+            .bearer_auth(demo_ids::HUB_TOKEN)
+            .send()
+            .await
+            .expect("raw call");
+        let status = spent.status();
+        assert_eq!(status, 200, "{}", spent.text().await.unwrap_or_default());
+    }
+    let (status, body) = app
+        .admin(
+            &root,
+            reqwest::Method::POST,
+            &format!("/hubs/{}/grants", hub.id),
+            Some(
+                json!({"group_id": team, "hub_role": "collaborator", "business_role": "EMPLOYEE",
+                        "assets": [{"asset_id": slow, "tasks": ["ANALYZE"]},
+                                   {"asset_id": other, "tasks": ["ANALYZE"]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Someone new joins meanwhile: business calls are not held by the Page.
+    let late = id(&app.create_user("late@example.com").await);
+    let add = json!([{"op": "add", "path": "members", "value": [{"value": late}]}]);
+    assert_eq!(
+        app.patch(&format!("/Groups/{team}"), add).await.status(),
+        204
+    );
+    let analyzing = |holders: &serde_json::Map<String, Value>| {
+        chosen
+            .iter()
+            .filter(|(pid, _)| holders.get(pid) == Some(&json!(["ANALYZE"])))
+            .count()
+    };
+
+    app.engine.run_due().await.expect("tasks run");
+
+    assert_eq!(
+        analyzing(&holders(&app, other).await),
+        4,
+        "the other Page got everyone"
+    );
+    let slow_now = analyzing(&holders(&app, slow).await);
+    assert!(slow_now < 4, "{slow_now}");
+    assert!(
+        in_meta(&app, "late@example.com").await.1.is_some(),
+        "invited"
+    );
+    let (_, deferred) = app
+        .admin(
+            &root,
+            reqwest::Method::GET,
+            "/tasks?status=deferred&limit=100",
+            None,
+        )
+        .await;
+    let deferred = deferred["data"].as_array().expect("tasks").clone();
+    assert_eq!(deferred.len(), 4 - slow_now, "{deferred:#?}");
+    for t in &deferred {
+        let reason = t["status_reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("throttled") && reason.contains(slow),
+            "{reason}"
+        );
+    }
+
+    converge(&app, 40).await;
+    assert_eq!(analyzing(&holders(&app, slow).await), 4);
+    let throttled = app.sandbox.stats().await["throttled"].as_u64().unwrap_or(0);
+    assert!(
+        (1..=2).contains(&throttled),
+        "Meta refused {throttled} calls: the client stops calling a throttled Page"
+    );
+    assert_no_duplicated_mutation(&app).await;
+});
