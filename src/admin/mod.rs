@@ -59,6 +59,7 @@ enum Handler {
     RetryTask,
     CancelTask,
     ApproveTask,
+    PlanGrant,
 }
 
 /// Every admin route served today.
@@ -148,6 +149,13 @@ pub const ROUTES: &[Route] = &[
         handler: Handler::CreateGrant,
     },
     Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/grants/plan",
+        summary: "Dry run of a grant create, change or delete: who would be invited, changed or \
+                  removed, with the Graph calls; applies nothing",
+        handler: Handler::PlanGrant,
+    },
+    Route {
         method: "GET",
         path: "/hubs/{hub_id}/grants/{grant_id}",
         summary: "One grant",
@@ -227,6 +235,7 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::RetryTask => method.to(retry_task),
         Handler::CancelTask => method.to(cancel_task),
         Handler::ApproveTask => method.to(approve_task),
+        Handler::PlanGrant => method.to(plan_grant),
     }
 }
 
@@ -507,6 +516,20 @@ async fn create_grant(
             format!("/admin/v1/hubs/{}/grants/{}", hub.id, grant.grant.id),
         ))
         .json(views::grant(&hub.id, &grant)))
+}
+
+async fn plan_grant(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(&state, &admin, &path).await?;
+    let known = known_assets(&state, &hub).await?;
+    let request = views::grant_plan_request(&json_body(body).await?, &known)?;
+    let plan = state.hubs.plan(&hub.id, request).await?;
+    Ok(HttpResponse::Ok().json(views::grant_plan(&hub.id, &plan)))
 }
 
 // ------------------------------------------------------------------------------- tasks

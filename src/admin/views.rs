@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::problem::Problem;
 use crate::access::{AssetKind, Grantee, HubRole, Role};
 use crate::crypto::Secret;
-use crate::service::hubs::{ConnectHub, NewGrant};
+use crate::service::hubs::{ConnectHub, GrantPlan, GrantPlanRequest, NewGrant};
 use crate::store::hubs::{GrantView, HubCounts, HubRow};
 use crate::store::tasks::{TaskCall, TaskRow};
 
@@ -277,6 +277,65 @@ pub fn grant_change(
             Some(Value::Null) => Some(Vec::new()),
             Some(v) => Some(parse_assets(v, known)?),
         },
+    })
+}
+
+/// The body of `POST /hubs/{id}/grants/plan`: a create's body, `{grant_id, change}` or
+/// `{grant_id, delete: true}`.
+pub fn grant_plan_request(
+    body: &Value,
+    known: &std::collections::HashMap<String, AssetKind>,
+) -> Result<GrantPlanRequest, Problem> {
+    let obj = object(body)?;
+    let Some(grant_id) = string(obj, "grant_id")? else {
+        return Ok(GrantPlanRequest::Create(new_grant(body, known)?));
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["grant_id", "change", "delete"].contains(&k.as_str()))
+    {
+        return Err(Problem::invalid_field(
+            k,
+            "is not allowed with grant_id (give change or delete)",
+        ));
+    }
+    match (obj.get("change"), obj.get("delete")) {
+        (Some(change), None) => Ok(GrantPlanRequest::Change {
+            grant_id,
+            change: grant_change(change, known)?,
+        }),
+        (None, Some(Value::Bool(true))) => Ok(GrantPlanRequest::Delete { grant_id }),
+        (None, Some(_)) => Err(Problem::invalid_field("delete", "must be true")),
+        _ => Err(Problem::invalid_field(
+            "change",
+            "give exactly one of change {...} and delete: true",
+        )),
+    }
+}
+
+/// People listed in a plan at most (the summary counts everyone).
+const PLAN_LIST_LIMIT: usize = 1000;
+
+pub fn grant_plan(hub_id: &str, plan: &GrantPlan) -> Value {
+    let count = |action: &str| plan.people.iter().filter(|p| p.action == action).count();
+    let affected: Vec<Value> = plan
+        .people
+        .iter()
+        .filter(|p| p.action != "none")
+        .take(PLAN_LIST_LIMIT)
+        .map(|p| {
+            json!({"user_id": p.user_id, "email": p.email, "member_id": p.member_id,
+                   "action": p.action, "calls": p.calls})
+        })
+        .collect();
+    let truncated = affected.len() < plan.people.len() - count("none");
+    json!({
+        "hub_id": hub_id,
+        "summary": {"reached": plan.people.len(), "invite": count("invite"),
+                    "change": count("change"), "remove": count("remove"),
+                    "unchanged": count("none")},
+        "people": affected,
+        "truncated": truncated,
     })
 }
 

@@ -502,33 +502,10 @@ impl Hubs {
         let grant = self
             .store
             .write(move |c| -> ServiceResult<GrantRow> {
-                use diesel::prelude::*;
                 let hub = hubs::find(c, &hub_id)?
                     .ok_or_else(|| ServiceError::not_found("no hub with that id"))?;
-                let (group_seq, user) = match &g.grantee {
-                    crate::access::Grantee::Group(id) => {
-                        let seq: Option<i64> = schema::groups::table
-                            .filter(schema::groups::id.eq(id))
-                            .select(schema::groups::seq)
-                            .first(c)
-                            .optional()?;
-                        let seq = seq.ok_or_else(|| {
-                            ServiceError::invalid_value(format!("group_id: no group {id:?}"))
-                        })?;
-                        (Some(seq), None)
-                    }
-                    crate::access::Grantee::User(id) => {
-                        let seq: Option<i64> = schema::users::table
-                            .filter(schema::users::id.eq(id))
-                            .select(schema::users::seq)
-                            .first(c)
-                            .optional()?;
-                        let seq = seq.ok_or_else(|| {
-                            ServiceError::invalid_value(format!("user_id: no user {id:?}"))
-                        })?;
-                        (None, Some((seq, id.clone())))
-                    }
-                };
+                let (group_seq, user) =
+                    grantee_seqs(c, &g.grantee)?.map_err(ServiceError::invalid_value)?;
                 let row = GrantRow {
                     seq: 0,
                     id: crate::crypto::new_id(),
@@ -553,6 +530,190 @@ impl Hubs {
         tracing::info!(grant.id = %grant.id, actor = %actor, "access grant created");
         Ok(grant)
     }
+
+    /// What creating, changing or deleting a grant would do, without doing it: for everyone
+    /// the grant reaches, the Graph calls a reconcile would make from the member as last
+    /// seen (`POST /hubs/{id}/grants/plan`). Reads only.
+    pub async fn plan(&self, hub_id: &str, edit: GrantPlanRequest) -> ServiceResult<GrantPlan> {
+        match &edit {
+            GrantPlanRequest::Create(g) => {
+                assets_json(&g.assets)?;
+            }
+            GrantPlanRequest::Change { change, .. } => {
+                change.assets.as_deref().map(assets_json).transpose()?;
+            }
+            GrantPlanRequest::Delete { .. } => {}
+        }
+        let hub_id = hub_id.to_string();
+        self.store.read(move |c| plan_in(c, &hub_id, &edit)).await?
+    }
+}
+
+/// A grant change to plan.
+#[derive(Debug, Clone)]
+pub enum GrantPlanRequest {
+    Create(NewGrant),
+    Change {
+        grant_id: String,
+        change: GrantChange,
+    },
+    Delete {
+        grant_id: String,
+    },
+}
+
+/// One person a planned grant change reaches.
+#[derive(Debug, Clone)]
+pub struct PlannedPerson {
+    pub user_id: String,
+    pub email: String,
+    pub member_id: Option<String>,
+    /// `invite`, `change`, `remove` or `none`.
+    pub action: &'static str,
+    pub calls: Vec<String>,
+}
+
+/// The answer of a dry run.
+#[derive(Debug, Clone, Default)]
+pub struct GrantPlan {
+    /// Everyone the grant reaches, in directory order.
+    pub people: Vec<PlannedPerson>,
+}
+
+fn plan_in(
+    c: &mut crate::store::AnyConnection,
+    hub_id: &str,
+    req: &GrantPlanRequest,
+) -> crate::store::StoreResult<ServiceResult<GrantPlan>> {
+    use crate::access::{AssetGrant, Grant};
+    use crate::tasks::GrantEdit;
+    use diesel::prelude::*;
+    let Some(hub) = hubs::find(c, hub_id)? else {
+        return Ok(Err(ServiceError::not_found("no hub with that id")));
+    };
+    let existing = |c: &mut crate::store::AnyConnection, id: &str| {
+        Ok::<_, crate::store::StoreError>(
+            hubs::grants_of(c, hub.seq)?
+                .into_iter()
+                .find(|(g, _, _)| g.id == id)
+                .and_then(|(g, group, user)| crate::tasks::grant_of(&g, group, user)),
+        )
+    };
+    let assets = |list: &[(String, AssetKind, Vec<String>)]| {
+        list.iter()
+            .map(|(id, kind, tasks)| AssetGrant {
+                asset_id: id.clone(),
+                kind: *kind,
+                tasks: tasks.iter().cloned().collect(),
+            })
+            .collect()
+    };
+    let edit = match req {
+        GrantPlanRequest::Create(g) => GrantEdit::Add(Grant {
+            id: String::new(),
+            grantee: g.grantee.clone(),
+            hub_role: g.hub_role,
+            role: g.role,
+            assets: assets(&g.assets),
+        }),
+        GrantPlanRequest::Change { grant_id, change } => {
+            let Some(mut g) = existing(c, grant_id)? else {
+                return Ok(Err(ServiceError::not_found(
+                    "no grant with that id on this hub",
+                )));
+            };
+            if let Some(r) = change.hub_role {
+                g.hub_role = r;
+            }
+            if let Some(r) = change.role {
+                g.role = r;
+            }
+            if let Some(a) = &change.assets {
+                g.assets = assets(a);
+            }
+            GrantEdit::Replace(g)
+        }
+        GrantPlanRequest::Delete { grant_id } => match existing(c, grant_id)? {
+            Some(g) => GrantEdit::Remove(g.id),
+            None => {
+                return Ok(Err(ServiceError::not_found(
+                    "no grant with that id on this hub",
+                )))
+            }
+        },
+    };
+    let grantee = match &edit {
+        GrantEdit::Add(g) | GrantEdit::Replace(g) => g.grantee.clone(),
+        GrantEdit::Remove(id) => match existing(c, id)? {
+            Some(g) => g.grantee,
+            None => return Ok(Ok(GrantPlan::default())),
+        },
+    };
+    let reached: Vec<String> = match grantee_seqs(c, &grantee)? {
+        Err(problem) => return Ok(Err(ServiceError::invalid_value(problem))),
+        Ok((Some(group_seq), _)) => schema::group_members::table
+            .inner_join(
+                schema::users::table.on(schema::users::seq.eq(schema::group_members::user_seq)),
+            )
+            .filter(schema::group_members::group_seq.eq(group_seq))
+            .order(schema::users::seq.asc())
+            .select(schema::users::id)
+            .load(c)?,
+        Ok((None, user)) => user.into_iter().map(|(_, id)| id).collect(),
+    };
+    let mut people = Vec::with_capacity(reached.len());
+    for user_id in reached {
+        let Some(p) = crate::tasks::preview(c, hub.seq, &user_id, &edit)? else {
+            continue;
+        };
+        let action = if p
+            .calls
+            .iter()
+            .any(|c| matches!(c, crate::access::Call::Invite { .. }))
+        {
+            "invite"
+        } else if p.calls.iter().any(crate::access::Call::is_removal) {
+            "remove"
+        } else if p.calls.is_empty() {
+            "none"
+        } else {
+            "change"
+        };
+        people.push(PlannedPerson {
+            user_id,
+            email: p.email,
+            member_id: p.member_id,
+            action,
+            calls: p.requests,
+        });
+    }
+    Ok(Ok(GrantPlan { people }))
+}
+
+/// The group's seq, or the user's seq and id, a grantee names; `Err` names the field when
+/// there is no such group or user.
+#[allow(clippy::type_complexity)]
+fn grantee_seqs(
+    c: &mut crate::store::AnyConnection,
+    grantee: &crate::access::Grantee,
+) -> crate::store::StoreResult<Result<(Option<i64>, Option<(i64, String)>), String>> {
+    use diesel::prelude::*;
+    Ok(match grantee {
+        crate::access::Grantee::Group(id) => schema::groups::table
+            .filter(schema::groups::id.eq(id))
+            .select(schema::groups::seq)
+            .first::<i64>(c)
+            .optional()?
+            .map(|seq| (Some(seq), None))
+            .ok_or_else(|| format!("group_id: no group {id:?}")),
+        crate::access::Grantee::User(id) => schema::users::table
+            .filter(schema::users::id.eq(id))
+            .select(schema::users::seq)
+            .first::<i64>(c)
+            .optional()?
+            .map(|seq| (None, Some((seq, id.clone()))))
+            .ok_or_else(|| format!("user_id: no user {id:?}")),
+    })
 }
 
 /// A hub's settings, as connected or changed.

@@ -11,6 +11,8 @@
 mod reconcile;
 mod sync;
 
+pub use reconcile::{grant_of, preview, GrantEdit, Preview};
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -278,6 +278,75 @@ fn load(
     }))
 }
 
+/// A change to a hub's grants whose effect [`preview`] shows.
+#[derive(Debug, Clone)]
+pub enum GrantEdit {
+    /// A grant that does not exist yet.
+    Add(access::Grant),
+    /// An existing grant (same id) as it would be after a change.
+    Replace(access::Grant),
+    /// An existing grant, deleted.
+    Remove(String),
+}
+
+impl GrantEdit {
+    fn apply(&self, grants: &mut Vec<access::Grant>) {
+        match self {
+            GrantEdit::Add(g) => grants.push(g.clone()),
+            GrantEdit::Replace(g) => {
+                for x in grants.iter_mut().filter(|x| x.id == g.id) {
+                    *x = g.clone();
+                }
+            }
+            GrantEdit::Remove(id) => grants.retain(|x| &x.id != id),
+        }
+    }
+}
+
+/// What a reconcile of one directory user would do if the hub's grants were edited so.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub email: String,
+    pub member_id: Option<String>,
+    pub calls: Vec<Call>,
+    /// Each call as the task log would show it (method, path and parameters).
+    pub requests: Vec<String>,
+}
+
+/// The calls that would bring `user_id` from the member as last seen to the access the
+/// edited grants give (an exempted member: none). Reads only. None: no such user or hub.
+pub fn preview(
+    c: &mut crate::store::AnyConnection,
+    hub_seq: i64,
+    user_id: &str,
+    edit: &GrantEdit,
+) -> Result<Option<Preview>, StoreError> {
+    let Some(mut state) = load(c, hub_seq, user_id)? else {
+        return Ok(None);
+    };
+    let Some((user, email)) = &state.user else {
+        return Ok(None);
+    };
+    edit.apply(&mut state.grants);
+    let target = access::effective(&state.grants, Some(user));
+    let view = state
+        .member
+        .as_ref()
+        .map_or_else(MemberView::absent, view_of);
+    let calls = access::plan(target.as_ref(), &view);
+    let email = state.member.as_ref().map_or(email, |m| &m.email).clone();
+    let requests = calls
+        .iter()
+        .map(|call| describe(call, &state.hub.business_id, &email).0)
+        .collect();
+    Ok(Some(Preview {
+        email,
+        member_id: state.member.as_ref().map(|m| m.id.clone()),
+        calls,
+        requests,
+    }))
+}
+
 /// Where an invitation goes: the primary email, else the first work email, else the
 /// first email, else the userName.
 fn invitation_email(user_name: &str, values: &[users::ValueRow]) -> String {
@@ -291,7 +360,9 @@ fn invitation_email(user_name: &str, values: &[users::ValueRow]) -> String {
         .unwrap_or_else(|| user_name.to_string())
 }
 
-fn grant_of(
+/// A stored grant as `access` reads it (None: a grant without a grantee, or a role this
+/// version does not know).
+pub fn grant_of(
     g: &hubs::GrantRow,
     group_id: Option<String>,
     user_id: Option<String>,
@@ -561,25 +632,25 @@ async fn perform(
 }
 
 /// How a call is described in the task's log: method and path, and its target.
-fn describe(call: &Call, hub: &str, row: &MemberRow) -> (String, String) {
+fn describe(call: &Call, hub: &str, email: &str) -> (String, String) {
     match call {
         Call::Invite { role } => (
             format!("POST /{hub}/business_users role={}", role.as_str()),
-            row.email.clone(),
+            email.to_string(),
         ),
         Call::SetInvitationRole {
             invitation_id,
             role,
         } => (
             format!("POST /{invitation_id} role={}", role.as_str()),
-            row.email.clone(),
+            email.to_string(),
         ),
         Call::SetRole {
             business_user_id,
             role,
         } => (
             format!("POST /{business_user_id} role={}", role.as_str()),
-            row.email.clone(),
+            email.to_string(),
         ),
         Call::Assign {
             asset_id, tasks, ..
@@ -588,17 +659,17 @@ fn describe(call: &Call, hub: &str, row: &MemberRow) -> (String, String) {
                 "POST /{asset_id}/assigned_users tasks={}",
                 tasks.iter().cloned().collect::<Vec<_>>().join(",")
             ),
-            row.email.clone(),
+            email.to_string(),
         ),
         Call::Unassign { asset_id, .. } => (
             format!("DELETE /{asset_id}/assigned_users"),
-            row.email.clone(),
+            email.to_string(),
         ),
         Call::Remove { business_user_id } => {
-            (format!("DELETE /{business_user_id}"), row.email.clone())
+            (format!("DELETE /{business_user_id}"), email.to_string())
         }
         Call::CancelInvitation { invitation_id } => {
-            (format!("DELETE /{invitation_id}"), row.email.clone())
+            (format!("DELETE /{invitation_id}"), email.to_string())
         }
     }
 }
@@ -613,7 +684,7 @@ async fn record(
     outcome: &str,
 ) {
     use diesel::prelude::*;
-    let (request, target) = describe(call, &hub.business_id, row);
+    let (request, target) = describe(call, &hub.business_id, &row.email);
     let (task_seq, attempt, outcome) = (task.seq, task.attempts, outcome.to_string());
     let r = engine
         .inner

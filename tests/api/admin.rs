@@ -274,3 +274,115 @@ both!(lists_page_with_cursors, |app| async move {
         .await;
     assert_eq!(status, 422);
 });
+
+both!(
+    a_grant_plan_shows_the_calls_and_applies_nothing,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let root = app.admin_token("root@example.com", "owner");
+        let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+        let ada = id(&app.create_user("ada@example.com").await);
+        let bob = id(&app.create_user("bob@example.com").await);
+        let team = id(&app.create_group("Team", &[&ada, &bob]).await);
+        let plan = |body: Value| {
+            let (app, root, hub) = (&app, &root, &hub);
+            async move {
+                app.admin(
+                    root,
+                    Method::POST,
+                    &format!("/hubs/{}/grants/plan", hub.id),
+                    Some(body),
+                )
+                .await
+            }
+        };
+        let create = json!({"group_id": team, "hub_role": "collaborator",
+                            "business_role": "EMPLOYEE"});
+        let posts = format!("/{}/business_users", demo_ids::BUSINESS_ID);
+
+        let (status, planned) = plan(create.clone()).await;
+
+        assert_eq!(status, 200, "{planned}");
+        assert_eq!(planned["summary"]["reached"], 2, "{planned}");
+        assert_eq!(planned["summary"]["invite"], 2, "{planned}");
+        let people = planned["people"].as_array().unwrap();
+        assert_eq!(people[0]["email"], "ada@example.com");
+        assert_eq!(people[0]["action"], "invite");
+        assert_eq!(
+            people[0]["calls"],
+            json!([format!(
+                "POST /{}/business_users role=EMPLOYEE",
+                demo_ids::BUSINESS_ID
+            )])
+        );
+        assert!(app.run_pending_tasks().await.is_empty(), "nothing queued");
+        let (_, grants) = app
+            .admin(
+                &root,
+                Method::GET,
+                &format!("/hubs/{}/grants", hub.id),
+                None,
+            )
+            .await;
+        assert_eq!(grants["data"], json!([]), "nothing granted");
+        assert_eq!(app.sandbox.calls("POST", &posts).await, 0);
+
+        // Granted for real: a planned upgrade changes the invitations' role, a planned delete
+        // cancels them; neither happens.
+        let (status, grant) = app
+            .admin(
+                &root,
+                Method::POST,
+                &format!("/hubs/{}/grants", hub.id),
+                Some(create),
+            )
+            .await;
+        assert_eq!(status, 201);
+        app.run_pending_tasks().await;
+        let grant_id = id(&grant);
+        let (status, upgrade) =
+            plan(json!({"grant_id": grant_id, "change": {"business_role": "ADMIN"}})).await;
+        assert_eq!(status, 200, "{upgrade}");
+        assert_eq!(upgrade["summary"]["change"], 2, "{upgrade}");
+        assert!(upgrade["people"][1]["calls"][0]
+            .as_str()
+            .is_some_and(|c| c.ends_with("role=ADMIN")));
+        let (status, removal) = plan(json!({"grant_id": grant_id, "delete": true})).await;
+        assert_eq!(status, 200, "{removal}");
+        assert_eq!(removal["summary"]["remove"], 2, "{removal}");
+        assert!(removal["people"][0]["calls"][0]
+            .as_str()
+            .is_some_and(|c| c.starts_with("DELETE /")));
+        let (status, same) = plan(json!({"grant_id": grant_id, "change": {}})).await;
+        assert_eq!(status, 200);
+        assert_eq!(same["summary"]["unchanged"], 2, "{same}");
+        assert_eq!(same["people"], json!([]));
+        assert!(app.run_pending_tasks().await.is_empty(), "nothing queued");
+        assert_eq!(app.sandbox.calls("POST", &posts).await, 2);
+        let state = app.sandbox.state(demo_ids::BUSINESS_ID).await;
+        let roles: Vec<&Value> = state["business"]["invitations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["email"] == "ada@example.com" || i["email"] == "bob@example.com")
+            .map(|i| &i["role"])
+            .collect();
+        assert_eq!(roles, vec!["EMPLOYEE", "EMPLOYEE"]);
+
+        // Bad plans name the problem.
+        let (status, problem) = plan(json!({"grant_id": "nope", "delete": true})).await;
+        assert_eq!(status, 404, "{problem}");
+        let (status, problem) = plan(json!({"grant_id": grant_id, "delete": false})).await;
+        assert_eq!(status, 422, "{problem}");
+        let (status, problem) = plan(json!({"grant_id": grant_id})).await;
+        assert_eq!(status, 422, "{problem}");
+        let (status, problem) = plan(json!({"group_id": "no-such-group", "hub_role": "owner",
+                                            "business_role": "ADMIN"}))
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("group_id"));
+    }
+);
