@@ -43,6 +43,10 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+async fn failing() -> HttpResponse {
+    HttpResponse::ServiceUnavailable().finish()
+}
+
 async fn slow() -> HttpResponse {
     tokio::time::sleep(Duration::from_millis(30)).await;
     HttpResponse::Ok().finish()
@@ -58,9 +62,13 @@ async fn a_panic_is_one_log_line_and_a_request_one_completion_line() {
     let app = test::init_service(
         App::new()
             .wrap(middleware::from_fn(hubbridge::telemetry::request_span))
-            .route("/slow", web::get().to(slow)),
+            .route("/slow", web::get().to(slow))
+            .route("/failing", web::get().to(failing)),
     )
     .await;
+    let failed = test::call_service(&app, test::TestRequest::get().uri("/failing").to_request())
+        .await
+        .status();
     let res = test::call_service(
         &app,
         test::TestRequest::get()

@@ -353,6 +353,13 @@ both!(
             case(
                 M::POST,
                 "/Groups",
+                Some(json!({"displayName": " \t "})),
+                400,
+                Some("invalidValue"),
+            ),
+            case(
+                M::POST,
+                "/Groups",
                 Some(json!({"displayName": "existing"})),
                 409,
                 Some("uniqueness"),
