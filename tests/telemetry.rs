@@ -115,4 +115,12 @@ async fn a_panic_is_one_log_line_and_a_request_one_completion_line() {
         (30.0..1000.0).contains(&ms),
         "latency in milliseconds: {ms}"
     );
+    assert_eq!(failed.as_u16(), 503);
+    let failures: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "request failed")
+        .collect();
+    assert_eq!(failures.len(), 1, "{lines:#?}");
+    assert_eq!(failures[0]["status"], 503);
+    assert_eq!(failures[0]["level"], "WARN");
 }
