@@ -151,7 +151,7 @@ fn run(
         store: store.clone(),
         hubs,
     });
-    let verifier = web::Data::new(crate::admin::auth::JwtVerifier::new(&settings.admin));
+    let verifier = web::Data::new(crate::admin::auth::JwtVerifier::new(&settings.admin)?);
     let store_data = web::Data::new(store);
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || {

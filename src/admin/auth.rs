@@ -1,6 +1,8 @@
 //! Admin API authentication: `Authorization: Bearer <JWT>`, HS256 keyed with
-//! `admin.jwt_secret`. `exp` is required; `iss` / `aud` are checked when configured. The
-//! claims name the admin (`sub`), their workspace role and optionally their email.
+//! `admin.jwt_secret`, or RS256 / ES256 with a public key of `admin.jwks_file` (the key named
+//! by the token's `kid`, or the only key of its algorithm). `exp` is required; `iss` / `aud`
+//! are checked when configured. The claims name the admin (`sub`), their workspace role and
+//! optionally their email.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -57,16 +59,31 @@ pub struct Admin {
     pub email: Option<String>,
 }
 
+/// A public key of `admin.jwks_file`.
+struct PublicKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
 /// Verifies admin tokens.
 pub struct JwtVerifier {
     key: Option<DecodingKey>,
+    public: Vec<PublicKey>,
     validation: Validation,
 }
 
 impl JwtVerifier {
-    pub fn new(settings: &AdminSettings) -> Self {
+    /// Fails when `admin.jwks_file` cannot be read or holds a key that is neither RSA nor
+    /// P-256 (the error names the setting).
+    pub fn new(settings: &AdminSettings) -> anyhow::Result<Self> {
         let secret = settings.jwt_secret.expose();
         let key = (!secret.is_empty()).then(|| DecodingKey::from_secret(secret.as_bytes()));
+        let public = if settings.jwks_file.is_empty() {
+            Vec::new()
+        } else {
+            load_jwks(&settings.jwks_file)?
+        };
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 30;
@@ -78,16 +95,54 @@ impl JwtVerifier {
         } else {
             validation.set_audience(&[settings.jwt_audience.as_str()]);
         }
-        JwtVerifier { key, validation }
+        Ok(JwtVerifier {
+            key,
+            public,
+            validation,
+        })
+    }
+
+    /// The key a token's header asks for, among those configured.
+    fn key_for(&self, token: &str) -> Result<(Algorithm, &DecodingKey), Problem> {
+        if self.key.is_none() && self.public.is_empty() {
+            return Err(Problem::unauthorized(
+                "admin tokens cannot be verified: neither admin.jwt_secret nor admin.jwks_file \
+                 is configured",
+            ));
+        }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| Problem::unauthorized("the admin token is not valid"))?;
+        match header.alg {
+            Algorithm::HS256 => self.key.as_ref().map(|k| (header.alg, k)).ok_or_else(|| {
+                Problem::unauthorized(
+                    "HS256 admin tokens are not accepted: admin.jwt_secret is not set",
+                )
+            }),
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let mut of_alg = self.public.iter().filter(|k| k.alg == header.alg);
+                let found = match &header.kid {
+                    Some(kid) => of_alg.find(|k| k.kid.as_deref() == Some(kid.as_str())),
+                    None => of_alg.next().filter(|_| {
+                        self.public.iter().filter(|k| k.alg == header.alg).count() == 1
+                    }),
+                };
+                found.map(|k| (header.alg, &k.key)).ok_or_else(|| {
+                    Problem::unauthorized(
+                        "no key of admin.jwks_file matches the admin token (its kid and alg)",
+                    )
+                })
+            }
+            _ => Err(Problem::unauthorized(
+                "the admin token's algorithm is not accepted (HS256, RS256 or ES256)",
+            )),
+        }
     }
 
     pub fn verify(&self, token: &str) -> Result<Admin, Problem> {
-        let key = self.key.as_ref().ok_or_else(|| {
-            Problem::unauthorized(
-                "admin tokens cannot be verified: admin.jwt_secret is not configured",
-            )
-        })?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+        let (alg, key) = self.key_for(token)?;
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![alg];
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             Problem::unauthorized(match e.kind() {
                 K::ExpiredSignature => "the admin token has expired",
@@ -109,6 +164,40 @@ impl JwtVerifier {
             email: c.email,
         })
     }
+}
+
+/// The RS256 (RSA) and ES256 (P-256) public keys of a JWKS file.
+fn load_jwks(path: &str) -> anyhow::Result<Vec<PublicKey>> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("admin.jwks_file {path}: cannot be read: {e}"))?;
+    let set: JwkSet = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("admin.jwks_file {path}: not a JWKS ({e})"))?;
+    let mut keys = Vec::with_capacity(set.keys.len());
+    for jwk in &set.keys {
+        let kid = jwk.common.key_id.clone();
+        let named = kid.as_deref().unwrap_or("without a kid");
+        let (alg, expected) = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => (Algorithm::RS256, KeyAlgorithm::RS256),
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                (Algorithm::ES256, KeyAlgorithm::ES256)
+            }
+            _ => anyhow::bail!(
+                "admin.jwks_file {path}: key {named} is neither an RSA key (RS256) nor a P-256 \
+                 key (ES256)"
+            ),
+        };
+        if jwk.common.key_algorithm.is_some_and(|a| a != expected) {
+            anyhow::bail!("admin.jwks_file {path}: key {named} names an algorithm it cannot have");
+        }
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| anyhow::anyhow!("admin.jwks_file {path}: key {named}: {e}"))?;
+        keys.push(PublicKey { kid, alg, key });
+    }
+    if keys.is_empty() {
+        anyhow::bail!("admin.jwks_file {path}: holds no key");
+    }
+    Ok(keys)
 }
 
 /// Mints an HS256 admin token (`hubbridge admin-token`).

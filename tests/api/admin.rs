@@ -386,3 +386,104 @@ both!(
             .contains("group_id"));
     }
 );
+
+const JWKS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwks");
+
+/// A token signed with a test key of tests/fixtures/jwks (`kid` in its header when given).
+fn signed(alg: jsonwebtoken::Algorithm, key_file: &str, kid: Option<&str>, role: &str) -> String {
+    let pem = std::fs::read(format!("{JWKS_DIR}/{key_file}")).expect("test key");
+    let key = match alg {
+        jsonwebtoken::Algorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
+        _ => jsonwebtoken::EncodingKey::from_ec_pem(&pem),
+    }
+    .expect("test key parses");
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    let claims = json!({"sub": "idp-admin@example.com", "role": role,
+                        "exp": chrono::Utc::now().timestamp() + 600});
+    jsonwebtoken::encode(&header, &claims, &key).expect("signs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_signed_with_a_jwks_key_are_accepted_and_others_refused() {
+    use jsonwebtoken::Algorithm::{ES256, RS256};
+    let app = crate::helpers::TestApp::spawn_with(crate::helpers::Db::Sqlite, |s| {
+        s.admin.jwks_file = format!("{JWKS_DIR}/jwks.json");
+    })
+    .await;
+    let status = |token: String| {
+        let app = &app;
+        async move { app.admin(&token, Method::GET, "/hubs", None).await.0 }
+    };
+    let unsigned = {
+        use base64::Engine as _;
+        let b64 = |v: Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let claims =
+            json!({"sub": "x", "role": "owner", "exp": chrono::Utc::now().timestamp() + 600});
+        format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "JWT"})),
+            b64(claims)
+        )
+    };
+
+    let accepted = [
+        status(signed(ES256, "test-only-ec.pem", Some("ec-1"), "admin")).await,
+        status(signed(RS256, "test-only-rsa.pem", Some("rsa-1"), "admin")).await,
+        // Without a kid: the only key of that algorithm.
+        status(signed(ES256, "test-only-ec.pem", None, "admin")).await,
+        // HS256 with admin.jwt_secret still works beside the JWKS.
+        status(app.admin_token("root@example.com", "owner")).await,
+    ];
+    let refused = [
+        status(signed(
+            ES256,
+            "test-only-stranger-ec.pem",
+            Some("ec-1"),
+            "admin",
+        ))
+        .await,
+        status(signed(
+            ES256,
+            "test-only-ec.pem",
+            Some("no-such-kid"),
+            "admin",
+        ))
+        .await,
+        status(signed(RS256, "test-only-rsa.pem", Some("ec-1"), "admin")).await,
+        status(unsigned).await,
+    ];
+    let guest = status(signed(ES256, "test-only-ec.pem", Some("ec-1"), "guest")).await;
+
+    assert_eq!(accepted, [200, 200, 200, 200]);
+    assert_eq!(refused, [401, 401, 401, 401]);
+    assert_eq!(guest, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_file_with_an_unusable_key_stops_the_start_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwks.json");
+    std::fs::write(
+        &path,
+        json!({"keys": [{"kty": "oct", "kid": "shared", "k": "c2VjcmV0"}]}).to_string(),
+    )
+    .unwrap();
+    let mut settings = hubbridge::config::Settings::load(None).expect("base settings");
+    settings.server.port = 0;
+    settings.database.url = dir.path().join("t.db").to_string_lossy().into_owned();
+    settings.admin.jwks_file = path.to_string_lossy().into_owned();
+
+    let err = hubbridge::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("admin.jwks_file") && text.contains("shared"),
+        "{text}"
+    );
+}

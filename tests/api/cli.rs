@@ -1161,6 +1161,7 @@ fn admin_token_mints_a_token_the_server_accepts_only_with_a_secret_configured() 
         jwks_file: String::new(),
     };
     let admin = hubbridge::admin::auth::JwtVerifier::new(&settings)
+        .expect("verifier")
         .verify(token)
         .expect("the minted token verifies");
     assert_eq!(admin.subject, "ops@example.com");
