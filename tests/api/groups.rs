@@ -859,3 +859,23 @@ both!(
         assert_eq!(left, expected);
     }
 );
+
+both!(an_empty_external_id_is_no_external_id, |app| async move {
+    let created = app
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "Blank", "externalId": ""}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let body: Value = created.json().await.unwrap();
+    assert!(body.get("externalId").is_none(), "{body}");
+    let id = body["id"].as_str().unwrap();
+    let read: Value = app
+        .get(&format!("/Groups/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(read.get("externalId").is_none(), "{read}");
+});
