@@ -150,6 +150,7 @@ fn run(
     let admin_state = web::Data::new(crate::admin::AdminState {
         store: store.clone(),
         hubs,
+        scim_tokens: tokens.get_ref().clone(),
     });
     let verifier = web::Data::new(crate::admin::auth::JwtVerifier::new(&settings.admin)?);
     let store_data = web::Data::new(store);

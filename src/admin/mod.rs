@@ -25,6 +25,8 @@ use problem::Problem;
 pub struct AdminState {
     pub store: Store,
     pub hubs: Hubs,
+    /// The SCIM edge's token cache (shared): a token revoked here stops working at once.
+    pub scim_tokens: crate::scim::auth::TokenCache,
 }
 
 /// One served route: method, path (below `/admin/v1`), summary, and its handler.
@@ -60,6 +62,9 @@ enum Handler {
     CancelTask,
     ApproveTask,
     PlanGrant,
+    ListScimTokens,
+    CreateScimToken,
+    RevokeScimToken,
 }
 
 /// Every admin route served today.
@@ -203,6 +208,24 @@ pub const ROUTES: &[Route] = &[
         summary: "Let a held removal run (202)",
         handler: Handler::ApproveTask,
     },
+    Route {
+        method: "GET",
+        path: "/scim-tokens",
+        summary: "SCIM tokens, revoked ones included (never a secret); workspace owners only",
+        handler: Handler::ListScimTokens,
+    },
+    Route {
+        method: "POST",
+        path: "/scim-tokens",
+        summary: "Issue a SCIM token ({name}); the token is in this answer only",
+        handler: Handler::CreateScimToken,
+    },
+    Route {
+        method: "DELETE",
+        path: "/scim-tokens/{token_id}",
+        summary: "Revoke a SCIM token (at once in this process)",
+        handler: Handler::RevokeScimToken,
+    },
 ];
 
 fn route_of(r: &Route) -> actix_web::Route {
@@ -236,6 +259,9 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::CancelTask => method.to(cancel_task),
         Handler::ApproveTask => method.to(approve_task),
         Handler::PlanGrant => method.to(plan_grant),
+        Handler::ListScimTokens => method.to(list_scim_tokens),
+        Handler::CreateScimToken => method.to(create_scim_token),
+        Handler::RevokeScimToken => method.to(revoke_scim_token),
     }
 }
 
@@ -530,6 +556,68 @@ async fn plan_grant(
     let request = views::grant_plan_request(&json_body(body).await?, &known)?;
     let plan = state.hubs.plan(&hub.id, request).await?;
     Ok(HttpResponse::Ok().json(views::grant_plan(&hub.id, &plan)))
+}
+
+// -------------------------------------------------------------------------- SCIM tokens
+
+/// SCIM tokens are the workspace's: only its owners and super admins manage them.
+fn workspace_owner(req: &HttpRequest) -> Result<auth::Admin, Problem> {
+    let admin = admin_of(req)?;
+    if admin.role.sees_every_hub() {
+        Ok(admin)
+    } else {
+        Err(Problem::forbidden(
+            "only workspace owners and super admins manage SCIM tokens",
+        ))
+    }
+}
+
+async fn list_scim_tokens(
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    workspace_owner(&req)?;
+    let list = state.scim_tokens.tokens().list().await?;
+    let data: Vec<Value> = list.iter().map(views::scim_token).collect();
+    Ok(HttpResponse::Ok().json(json!({"data": data, "next_cursor": null})))
+}
+
+async fn create_scim_token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = workspace_owner(&req)?;
+    let name = views::scim_token_name(&json_body(body).await?)?;
+    let (info, secret) = state
+        .scim_tokens
+        .tokens()
+        .issue(&actor(&admin), &name)
+        .await?;
+    let mut view = views::scim_token(&info);
+    view["token"] = json!(secret.expose());
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/admin/v1/scim-tokens/{}", info.id),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(view))
+}
+
+async fn revoke_scim_token(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = workspace_owner(&req)?;
+    state
+        .scim_tokens
+        .tokens()
+        .revoke(&actor(&admin), &path)
+        .await?;
+    state.scim_tokens.forget(&path);
+    Ok(HttpResponse::NoContent().finish())
 }
 
 // ------------------------------------------------------------------------------- tasks

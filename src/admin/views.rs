@@ -339,6 +339,26 @@ pub fn grant_plan(hub_id: &str, plan: &GrantPlan) -> Value {
     })
 }
 
+/// A SCIM token as listed: never its secret or hash.
+pub fn scim_token(t: &crate::service::tokens::TokenInfo) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "created_at": time(t.created_at),
+        "last_used_at": t.last_used_at.map_or(Value::Null, time),
+        "revoked_at": t.revoked_at.map_or(Value::Null, time),
+    })
+}
+
+/// `{name}` of `POST /scim-tokens`.
+pub fn scim_token_name(body: &Value) -> Result<String, Problem> {
+    let obj = object(body)?;
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "name") {
+        return Err(Problem::invalid_field(k, "is not a field of a SCIM token"));
+    }
+    required(obj, "name")
+}
+
 pub fn grant(hub_id: &str, g: &GrantView) -> Value {
     let assets: Value = serde_json::from_str::<Vec<Value>>(&g.grant.assets)
         .map(|list| {

@@ -3,7 +3,8 @@
 //! The token's SHA-256 is looked up in `scim_tokens` (unique index, so the comparison is a
 //! database equality on a hash that reveals nothing about the token; a cached hash is
 //! compared in constant time). Verified tokens are cached for `scim.token_cache_ttl_secs`,
-//! so a revocation takes effect within that time; `last_used_at` is refreshed in the
+//! so a revocation takes effect within that time (at once when revoked through this
+//! process's admin API); `last_used_at` is refreshed in the
 //! background at most once per cache period. Failures are never cached.
 
 use std::collections::HashMap;
@@ -44,6 +45,18 @@ impl TokenCache {
         let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let (key, (actor, at)) = map.get_key_value(hash)?;
         (crypto::hashes_equal(key, hash) && at.elapsed() < self.ttl).then(|| actor.clone())
+    }
+
+    /// Forgets a token verified earlier (it was just revoked here): its next use is checked
+    /// against the database again.
+    pub fn forget(&self, token_id: &str) {
+        let mut map = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (actor, _)| !matches!(actor, Actor::ScimToken { id, .. } if id == token_id));
+    }
+
+    /// The tokens service this cache verifies with.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
     }
 
     /// The actor for a presented token, or 401.
