@@ -27,6 +27,7 @@ pub struct AdminState {
     pub hubs: Hubs,
     /// The SCIM edge's token cache (shared): a token revoked here stops working at once.
     pub scim_tokens: crate::scim::auth::TokenCache,
+    pub members: crate::service::members::Members,
 }
 
 /// One served route: method, path (below `/admin/v1`), summary, and its handler.
@@ -65,6 +66,9 @@ enum Handler {
     ListScimTokens,
     CreateScimToken,
     RevokeScimToken,
+    MatchMember,
+    ExemptMember,
+    EndExemption,
 }
 
 /// Every admin route served today.
@@ -128,6 +132,25 @@ pub const ROUTES: &[Route] = &[
         path: "/hubs/{hub_id}/members/{member_id}",
         summary: "One member",
         handler: Handler::GetMember,
+    },
+    Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/members/{member_id}/match",
+        summary: "Match a member to a directory user ({user_id, hub_role}); it then follows \
+                  that user's access",
+        handler: Handler::MatchMember,
+    },
+    Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/members/{member_id}/exempt",
+        summary: "Exempt a member from automation ({reason}, required)",
+        handler: Handler::ExemptMember,
+    },
+    Route {
+        method: "DELETE",
+        path: "/hubs/{hub_id}/members/{member_id}/exempt",
+        summary: "End a member's exemption; it is planned again",
+        handler: Handler::EndExemption,
     },
     Route {
         method: "POST",
@@ -262,6 +285,9 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::ListScimTokens => method.to(list_scim_tokens),
         Handler::CreateScimToken => method.to(create_scim_token),
         Handler::RevokeScimToken => method.to(revoke_scim_token),
+        Handler::MatchMember => method.to(match_member),
+        Handler::ExemptMember => method.to(exempt_member),
+        Handler::EndExemption => method.to(end_exemption),
     }
 }
 
@@ -845,6 +871,70 @@ async fn get_member(
     let member = member.ok_or_else(|| Problem::not_found("no member with that id on this hub"))?;
     let user = member.user_id.as_ref().and_then(|u| users.get(u));
     Ok(HttpResponse::Ok().json(views::member(&hub.id, &member, user)))
+}
+
+/// A member as the admin API shows it, with its matched user.
+async fn member_view(
+    state: &AdminState,
+    hub: &HubRow,
+    member: crate::store::members::MemberRow,
+) -> Result<Value, Problem> {
+    let one = vec![member];
+    let (one, users) = state
+        .store
+        .read(move |c| Ok((one.clone(), matched_users(c, &one)?)))
+        .await?;
+    let user = one[0].user_id.as_ref().and_then(|u| users.get(u));
+    Ok(views::member(&hub.id, &one[0], user))
+}
+
+async fn match_member(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (hub_id, member_id) = path.into_inner();
+    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let (user_id, hub_role) = views::member_match(&json_body(body).await?)?;
+    let m = state
+        .members
+        .match_user(&actor(&admin), &hub.id, &member_id, &user_id, hub_role)
+        .await?;
+    Ok(HttpResponse::Ok().json(member_view(&state, &hub, m).await?))
+}
+
+async fn exempt_member(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (hub_id, member_id) = path.into_inner();
+    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let reason = views::exemption_reason(&json_body(body).await?)?;
+    let m = state
+        .members
+        .exempt(&actor(&admin), &hub.id, &member_id, &reason)
+        .await?;
+    Ok(HttpResponse::Ok().json(member_view(&state, &hub, m).await?))
+}
+
+async fn end_exemption(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (hub_id, member_id) = path.into_inner();
+    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let m = state
+        .members
+        .end_exemption(&actor(&admin), &hub.id, &member_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(member_view(&state, &hub, m).await?))
 }
 
 async fn decide_all_held(

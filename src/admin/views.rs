@@ -359,6 +359,21 @@ pub fn scim_token_name(body: &Value) -> Result<String, Problem> {
     required(obj, "name")
 }
 
+/// `{user_id, hub_role}` of a member match.
+pub fn member_match(body: &Value) -> Result<(String, HubRole), Problem> {
+    let obj = object(body)?;
+    let user_id = required(obj, "user_id")?;
+    let hub_role = HubRole::parse(&required(obj, "hub_role")?).ok_or_else(|| {
+        Problem::invalid_field("hub_role", "must be \"owner\" or \"collaborator\"")
+    })?;
+    Ok((user_id, hub_role))
+}
+
+/// `{reason}` of an exemption (required, not blank).
+pub fn exemption_reason(body: &Value) -> Result<String, Problem> {
+    required(object(body)?, "reason")
+}
+
 pub fn grant(hub_id: &str, g: &GrantView) -> Value {
     let assets: Value = serde_json::from_str::<Vec<Value>>(&g.grant.assets)
         .map(|list| {

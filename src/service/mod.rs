@@ -6,6 +6,7 @@
 pub mod directory;
 pub mod error;
 pub mod hubs;
+pub mod members;
 pub mod tokens;
 
 pub use error::{Invalid, ServiceError, ServiceResult};

@@ -18,6 +18,7 @@ mod folding;
 mod groups;
 mod hardening;
 mod lifecycle;
+mod members;
 mod patch;
 mod queue;
 mod resilience;

@@ -1,0 +1,157 @@
+//! What hub owners decide about members over the admin API — exempt, end an exemption,
+//! match to a directory user — and that the engine honours it, on both databases.
+
+use hubbridge::sandbox::demo_ids;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::helpers::TestApp;
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+async fn members(app: &TestApp, root: &str, hub: &str, query: &str) -> Vec<Value> {
+    let (status, list) = app
+        .admin(
+            root,
+            Method::GET,
+            &format!("/hubs/{hub}/members?limit=200{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list["data"].as_array().unwrap().clone()
+}
+
+both!(
+    owners_exempt_and_match_members_and_the_engine_respects_it,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let root = app.admin_token("root@example.com", "owner");
+        let act = |method: Method, path: String, body: Option<Value>| {
+            let (app, root, hub) = (&app, &root, &hub.id);
+            async move {
+                app.admin(root, method, &format!("/hubs/{hub}/members/{path}"), body)
+                    .await
+            }
+        };
+        let employees: Vec<Value> = members(&app, &root, &hub.id, "&state=unmatched")
+            .await
+            .into_iter()
+            .filter(|m| m["meta"]["status"] == "active" && m["meta"]["business_role"] == "EMPLOYEE")
+            .collect();
+        let (a, b) = (id(&employees[0]), id(&employees[1]));
+        let b_person = employees[1]["meta"]["business_user_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // An exemption needs a reason and records who gave it.
+        let (status, exempted) = act(
+            Method::POST,
+            format!("{a}/exempt"),
+            Some(json!({"reason": "contractor until June"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{exempted}");
+        assert_eq!(exempted["state"], "exempted");
+        assert_eq!(exempted["exemption"]["reason"], "contractor until June");
+        assert_eq!(exempted["exemption"]["by"], "admin:root@example.com");
+        assert!(exempted["exemption"]["at"].is_string());
+        for body in [json!({}), json!({"reason": "  "}), json!({"reason": 7})] {
+            let (status, problem) = act(Method::POST, format!("{b}/exempt"), Some(body)).await;
+            assert_eq!(status, 422, "{problem}");
+        }
+        let listed: Vec<String> = members(&app, &root, &hub.id, "&state=exempted")
+            .await
+            .iter()
+            .map(id)
+            .collect();
+        assert_eq!(listed, vec![a.clone()]);
+
+        // Matched to a directory user whose address differs from the Meta one: onboarded,
+        // and since that user's grant gives what the person has, nothing is sent to Meta.
+        let ann = id(&app.create_user("ann.other@example.com").await);
+        let team = id(&app.create_group("Team", &[]).await);
+        let (status, _) = app
+            .admin(
+                &root,
+                Method::POST,
+                &format!("/hubs/{}/grants", hub.id),
+                Some(json!({"group_id": team, "hub_role": "collaborator",
+                            "business_role": "EMPLOYEE"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let add = json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]);
+        assert_eq!(
+            app.patch(&format!("/Groups/{team}"), add).await.status(),
+            204
+        );
+        let (status, refused) = act(
+            Method::POST,
+            format!("{a}/match"),
+            Some(json!({"user_id": ann, "hub_role": "owner"})),
+        )
+        .await;
+        assert_eq!(status, 409, "an exempted member is not matched: {refused}");
+        let (status, matched) = act(
+            Method::POST,
+            format!("{b}/match"),
+            Some(json!({"user_id": ann, "hub_role": "collaborator"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{matched}");
+        assert_eq!(matched["state"], "onboarded");
+        assert_eq!(matched["user"]["id"], ann.as_str());
+        assert_eq!(matched["hub_role"], "collaborator");
+        app.run_pending_tasks().await;
+        let invitations = format!("/{}/business_users", demo_ids::BUSINESS_ID);
+        assert_eq!(app.sandbox.all_calls("POST", &invitations).await, 0);
+        let removal = format!("/{b_person}");
+        assert_eq!(app.sandbox.all_calls("DELETE", &removal).await, 0);
+        let (status, twice) = act(
+            Method::POST,
+            format!("{a}/match"),
+            Some(json!({"user_id": ann, "hub_role": "owner"})),
+        )
+        .await;
+        assert_eq!(status, 409, "{twice}");
+
+        // Exempted, the member is left alone when its user loses the grant…
+        let (status, _) = act(
+            Method::POST,
+            format!("{b}/exempt"),
+            Some(json!({"reason": "keeps access during the audit"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let leave = json!([{"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]);
+        assert_eq!(
+            app.patch(&format!("/Groups/{team}"), leave).await.status(),
+            204
+        );
+        app.run_pending_tasks().await;
+        assert_eq!(app.sandbox.all_calls("DELETE", &removal).await, 0);
+        // …and once the exemption ends it follows its user again: removed, once.
+        let (status, ended) = act(Method::DELETE, format!("{b}/exempt"), None).await;
+        assert_eq!(status, 200, "{ended}");
+        assert_eq!(ended["state"], "onboarded");
+        assert!(ended["exemption"].is_null());
+        app.run_pending_tasks().await;
+        assert_eq!(app.sandbox.calls("DELETE", &removal).await, 1);
+        let (status, _) = act(Method::DELETE, format!("{b}/exempt"), None).await;
+        assert_eq!(status, 409, "not exempted any more");
+        let (status, _) = act(Method::DELETE, "nobody/exempt".into(), None).await;
+        assert_eq!(status, 404);
+        let (status, problem) = act(
+            Method::POST,
+            format!("{b}/match"),
+            Some(json!({"user_id": "no-such-user", "hub_role": "owner"})),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+    }
+);
