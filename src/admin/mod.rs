@@ -785,25 +785,64 @@ struct MemberQuery {
     partner_business_id: Option<String>,
 }
 
-type MatchedUsers = std::collections::HashMap<String, (String, String, String)>;
+/// The directory user a member is matched to, and the grants of the hub that reach it.
+pub struct MatchedUser {
+    pub id: String,
+    pub user_name: String,
+    pub display: String,
+    /// (grant id, the group it reaches the user through: id and displayName; none when
+    /// the grant names the user).
+    pub granted_by: Vec<(String, Option<(String, String)>)>,
+}
 
-/// The directory users matched to these members: id → (id, userName, displayName).
+type MatchedUsers = std::collections::HashMap<String, MatchedUser>;
+
+/// The directory users matched to these members of hub `hub_seq`, with how the hub's
+/// grants reach each of them.
 fn matched_users(
     c: &mut crate::store::AnyConnection,
+    hub_seq: i64,
     members: &[crate::store::members::MemberRow],
 ) -> Result<MatchedUsers, crate::store::StoreError> {
-    use crate::store::schema::users;
+    use crate::store::schema::{group_members, groups, users};
     use diesel::prelude::*;
     let ids: Vec<String> = members.iter().filter_map(|m| m.user_id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(MatchedUsers::new());
+    }
     let rows: Vec<(String, String, Option<String>)> = users::table
-        .filter(users::id.eq_any(ids))
+        .filter(users::id.eq_any(&ids))
         .select((users::id, users::user_name, users::display_name))
+        .load(c)?;
+    let grants = hubs::grants_of(c, hub_seq)?;
+    let in_groups: Vec<(String, String, String)> = group_members::table
+        .inner_join(users::table.on(users::seq.eq(group_members::user_seq)))
+        .inner_join(groups::table.on(groups::seq.eq(group_members::group_seq)))
+        .filter(users::id.eq_any(&ids))
+        .select((users::id, groups::id, groups::display_name))
         .load(c)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, display)| {
-            let display = display.unwrap_or_else(|| name.clone());
-            (id.clone(), (id, name, display))
+        .map(|(id, user_name, display)| {
+            let display = display.unwrap_or_else(|| user_name.clone());
+            let granted_by = grants
+                .iter()
+                .filter_map(|(g, group, user)| match (group, user) {
+                    (_, Some(u)) if *u == id => Some((g.id.clone(), None)),
+                    (Some(gid), _) => in_groups
+                        .iter()
+                        .find(|(u, member_of, _)| *u == id && member_of == gid)
+                        .map(|(_, gid, name)| (g.id.clone(), Some((gid.clone(), name.clone())))),
+                    _ => None,
+                })
+                .collect();
+            let user = MatchedUser {
+                id: id.clone(),
+                user_name,
+                display,
+                granted_by,
+            };
+            (id, user)
         })
         .collect())
 }
@@ -839,7 +878,7 @@ async fn list_members(
         .store
         .read(move |c| {
             let rows = crate::store::members::list(c, seq, &filter, after, limit)?;
-            let users = matched_users(c, &rows)?;
+            let users = matched_users(c, seq, &rows)?;
             Ok((rows, users))
         })
         .await?;
@@ -864,7 +903,7 @@ async fn get_member(
         .store
         .read(move |c| {
             let m = crate::store::members::find(c, seq, &member_id)?;
-            let users = matched_users(c, m.as_slice())?;
+            let users = matched_users(c, seq, m.as_slice())?;
             Ok((m, users))
         })
         .await?;
@@ -880,9 +919,10 @@ async fn member_view(
     member: crate::store::members::MemberRow,
 ) -> Result<Value, Problem> {
     let one = vec![member];
+    let seq = hub.seq;
     let (one, users) = state
         .store
-        .read(move |c| Ok((one.clone(), matched_users(c, &one)?)))
+        .read(move |c| Ok((one.clone(), matched_users(c, seq, &one)?)))
         .await?;
     let user = one[0].user_id.as_ref().and_then(|u| users.get(u));
     Ok(views::member(&hub.id, &one[0], user))

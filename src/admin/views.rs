@@ -441,7 +441,7 @@ pub fn asset(a: &crate::store::hubs::AssetRow) -> Value {
 pub fn member(
     hub_id: &str,
     m: &crate::store::members::MemberRow,
-    user: Option<&(String, String, String)>,
+    user: Option<&super::MatchedUser>,
 ) -> Value {
     let assets: Value = serde_json::from_str::<Map<String, Value>>(&m.assets)
         .map(|map| {
@@ -465,7 +465,17 @@ pub fn member(
             "business_role": m.business_role,
             "assets": assets,
         },
-        "user": user.map(|(id, name, display)| json!({"id": id, "user_name": name, "display": display})),
+        "user": user.map(|u| json!({"id": u.id, "user_name": u.user_name, "display": u.display})),
+        "granted_by": user.map_or_else(Vec::new, |u| {
+            u.granted_by
+                .iter()
+                .map(|(grant_id, group)| match group {
+                    Some((id, display)) => json!({"grant_id": grant_id, "via": "group",
+                                                  "group": {"id": id, "display": display}}),
+                    None => json!({"grant_id": grant_id, "via": "user", "group": null}),
+                })
+                .collect()
+        }),
         "hub_role": m.hub_role,
         "exemption": m.exemption_reason.as_ref().map(|r| json!({
             "reason": r, "by": m.exemption_by, "at": m.exemption_at.map_or(Value::Null, time),

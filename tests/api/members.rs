@@ -75,7 +75,7 @@ both!(
         // and since that user's grant gives what the person has, nothing is sent to Meta.
         let ann = id(&app.create_user("ann.other@example.com").await);
         let team = id(&app.create_group("Team", &[]).await);
-        let (status, _) = app
+        let (status, grant) = app
             .admin(
                 &root,
                 Method::POST,
@@ -85,6 +85,7 @@ both!(
             )
             .await;
         assert_eq!(status, 201);
+        let grant_id = id(&grant);
         let add = json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]);
         assert_eq!(
             app.patch(&format!("/Groups/{team}"), add).await.status(),
@@ -107,6 +108,11 @@ both!(
         assert_eq!(matched["state"], "onboarded");
         assert_eq!(matched["user"]["id"], ann.as_str());
         assert_eq!(matched["hub_role"], "collaborator");
+        assert_eq!(
+            matched["granted_by"],
+            json!([{"grant_id": grant_id, "via": "group",
+                    "group": {"id": team, "display": "Team"}}])
+        );
         app.run_pending_tasks().await;
         let invitations = format!("/{}/business_users", demo_ids::BUSINESS_ID);
         assert_eq!(app.sandbox.all_calls("POST", &invitations).await, 0);
@@ -136,6 +142,8 @@ both!(
         app.run_pending_tasks().await;
         assert_eq!(app.sandbox.all_calls("DELETE", &removal).await, 0);
         // …and once the exemption ends it follows its user again: removed, once.
+        let (_, left) = act(Method::GET, b.clone(), None).await;
+        assert_eq!(left["granted_by"], json!([]), "{left}");
         let (status, ended) = act(Method::DELETE, format!("{b}/exempt"), None).await;
         assert_eq!(status, 200, "{ended}");
         assert_eq!(ended["state"], "onboarded");
