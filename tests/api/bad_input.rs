@@ -543,3 +543,38 @@ both!(wrong_protocol_version_is_invalid_vers, |app| async move {
         .unwrap();
     assert_scim_error(r, 400, Some("invalidVers")).await;
 });
+
+both!(
+    a_body_of_exactly_the_limit_is_read_one_byte_more_refused,
+    |app| async move {
+        let app = TestApp::spawn_with(app.db, |s| s.server.max_body_bytes = 4096).await;
+        let body_of = |len: usize, name: &str| {
+            let json = json!({"schemas": [USER_SCHEMA], "userName": name}).to_string();
+            // JSON allows trailing whitespace: pad to the exact length.
+            format!("{json}{}", " ".repeat(len - json.len()))
+        };
+        let send = |body: String| {
+            let app = &app;
+            async move {
+                app.client
+                    .post(app.url("/Users"))
+                    .bearer_auth(&app.token)
+                    .header("Content-Type", "application/scim+json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+
+        let at_limit = send(body_of(4096, "limit@example.com")).await;
+        let over = send(body_of(4097, "over@example.com")).await;
+
+        assert_eq!(at_limit.status(), 201);
+        assert_scim_error(over, 413, None).await;
+        assert_eq!(
+            app.user_names("userName pr").await,
+            vec!["limit@example.com"]
+        );
+    }
+);
