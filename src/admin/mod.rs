@@ -69,6 +69,7 @@ enum Handler {
     MatchMember,
     ExemptMember,
     EndExemption,
+    RemoveMember,
 }
 
 /// Every admin route served today.
@@ -151,6 +152,13 @@ pub const ROUTES: &[Route] = &[
         path: "/hubs/{hub_id}/members/{member_id}/exempt",
         summary: "End a member's exemption; it is planned again",
         handler: Handler::EndExemption,
+    },
+    Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/members/{member_id}/remove",
+        summary: "Revoke a member's seat and asset tasks in Meta (202 with the remove_member \
+                  task; 409 when a grant reaches it, naming the grant)",
+        handler: Handler::RemoveMember,
     },
     Route {
         method: "POST",
@@ -288,6 +296,7 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::MatchMember => method.to(match_member),
         Handler::ExemptMember => method.to(exempt_member),
         Handler::EndExemption => method.to(end_exemption),
+        Handler::RemoveMember => method.to(remove_member),
     }
 }
 
@@ -975,6 +984,21 @@ async fn end_exemption(
         .end_exemption(&actor(&admin), &hub.id, &member_id)
         .await?;
     Ok(HttpResponse::Ok().json(member_view(&state, &hub, m).await?))
+}
+
+async fn remove_member(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (hub_id, member_id) = path.into_inner();
+    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let task = state
+        .members
+        .remove(&actor(&admin), &hub.id, &member_id)
+        .await?;
+    Ok(HttpResponse::Accepted().json(views::task(&task, &hub.id, None)))
 }
 
 async fn decide_all_held(

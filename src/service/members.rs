@@ -158,6 +158,66 @@ impl Members {
         Ok(row)
     }
 
+    /// Queues the revocation of a member's seat and asset tasks in Meta (a `remove_member`
+    /// task; one already waiting is returned). 409 when the member is exempted, holds no
+    /// seat, is reached by a grant (naming it: the grant decides), or is the business's last
+    /// active admin (Meta refuses that, 3914).
+    pub async fn remove(
+        &self,
+        actor: &Actor,
+        hub_id: &str,
+        member_id: &str,
+    ) -> ServiceResult<tasks::TaskRow> {
+        let (hub_id, member_id) = (hub_id.to_string(), member_id.to_string());
+        let e = self.enqueue();
+        let task = self
+            .store
+            .write(move |c| -> ServiceResult<tasks::TaskRow> {
+                use diesel::prelude::*;
+                let m = member(c, &hub_id, &member_id)?;
+                let conflict = |why: String| Err(ServiceError::Conflict(why));
+                if m.state == state::EXEMPTED {
+                    return conflict("the member is exempted: end the exemption first".into());
+                }
+                if !["active", "invited"].contains(&m.meta_status.as_str()) {
+                    return conflict("the member holds no seat in the business".into());
+                }
+                if let Some(user) = &m.user_id {
+                    if let Some(grant) = crate::tasks::granting(c, m.hub_seq, user)? {
+                        return conflict(format!(
+                            "grant {grant} reaches this member's user: change the grant or the \
+                             group instead"
+                        ));
+                    }
+                }
+                if m.meta_status == "active" && m.business_role.as_deref() == Some("ADMIN") {
+                    let admins: i64 = schema::members::table
+                        .filter(schema::members::hub_seq.eq(m.hub_seq))
+                        .filter(schema::members::meta_status.eq("active"))
+                        .filter(schema::members::business_role.eq("ADMIN"))
+                        .count()
+                        .get_result(c)?;
+                    if admins <= 1 {
+                        return conflict(
+                            "this is the business's last admin: Meta refuses to remove it (3914)"
+                                .into(),
+                        );
+                    }
+                }
+                Ok(tasks::enqueue_removal(
+                    c,
+                    m.hub_seq,
+                    &m.id,
+                    m.user_id.as_deref(),
+                    &m.email,
+                    e,
+                )?)
+            })
+            .await?;
+        tracing::info!(member.id = %member_id_of(&task), task.id = %task.id, actor = %actor, "member removal queued");
+        Ok(task)
+    }
+
     fn enqueue(&self) -> Enqueue<'static> {
         Enqueue {
             triggered_by: "admin",
@@ -165,6 +225,10 @@ impl Members {
             now: now_micros(),
         }
     }
+}
+
+fn member_id_of(task: &tasks::TaskRow) -> &str {
+    task.member_id.as_deref().unwrap_or_default()
 }
 
 /// The member `member_id` of hub `hub_id`, or not found.

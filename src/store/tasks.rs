@@ -20,6 +20,7 @@ use super::{AnyConnection, StoreResult};
 
 pub const RECONCILE_MEMBER: &str = "reconcile_member";
 pub const SYNC_HUB: &str = "sync_hub";
+pub const REMOVE_MEMBER: &str = "remove_member";
 
 /// Task statuses.
 pub mod status {
@@ -504,6 +505,59 @@ pub fn enqueue_sync(
         .filter(tasks::status.eq_any([status::PENDING, status::DEFERRED, status::RUNNING]))
         .select(TaskRow::as_select())
         .first(conn)?)
+}
+
+/// Queues a `remove_member` for a member (approved: an owner asked for it) unless one is
+/// waiting, running or held for it; returns the one that is. It carries the member's user,
+/// so it never runs beside that user's reconcile.
+pub fn enqueue_removal(
+    conn: &mut AnyConnection,
+    hub_seq: i64,
+    member_id: &str,
+    user_id: Option<&str>,
+    email: &str,
+    e: Enqueue<'_>,
+) -> StoreResult<TaskRow> {
+    let waiting = |conn: &mut AnyConnection| {
+        tasks::table
+            .filter(tasks::hub_seq.eq(hub_seq))
+            .filter(tasks::kind.eq(REMOVE_MEMBER))
+            .filter(tasks::member_id.eq(member_id))
+            .filter(tasks::status.eq_any([
+                status::PENDING,
+                status::DEFERRED,
+                status::RUNNING,
+                status::HELD,
+            ]))
+            .select(TaskRow::as_select())
+            .first(conn)
+            .optional()
+    };
+    if let Some(t) = waiting(conn)? {
+        return Ok(t);
+    }
+    let sql = format!(
+        "INSERT INTO tasks (id, hub_seq, kind, user_id, member_id, email, triggered_by, status, \
+         attempts, claims, max_attempts, run_after, approved, created_at, updated_at) \
+         VALUES ({}, ?, 'remove_member', ?, ?, ?, ?, 'pending', 0, 0, ?, ?, TRUE, ?, ?)",
+        new_id_sql(conn)
+    );
+    RawQuery::marked(
+        &sql,
+        vec![
+            Lit::Int(hub_seq),
+            Lit::OptText(user_id.map(str::to_string)),
+            Lit::Text(member_id.to_string()),
+            Lit::Text(email.to_string()),
+            Lit::Text(e.triggered_by.to_string()),
+            Lit::Int(e.max_attempts.into()),
+            Lit::Int(e.now),
+            Lit::Int(e.now),
+            Lit::Int(e.now),
+        ],
+    )
+    .execute(conn)?;
+    waiting(conn)?.ok_or(super::StoreError::NotFound)
 }
 
 /// The hub's latest sync that ended (completed or failed).

@@ -11,7 +11,7 @@
 mod reconcile;
 mod sync;
 
-pub use reconcile::{grant_of, preview, GrantEdit, Preview};
+pub use reconcile::{grant_of, granting, preview, GrantEdit, Preview};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,6 +235,7 @@ impl Engine {
         match task.kind.as_str() {
             tasks::RECONCILE_MEMBER => reconcile::run(self, task).await,
             tasks::SYNC_HUB => sync::run(self, task).await,
+            tasks::REMOVE_MEMBER => reconcile::remove(self, task).await,
             other => Outcome::Failed {
                 reason: format!("task kind {other:?} is not known to this version"),
                 error: None,

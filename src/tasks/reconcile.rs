@@ -109,23 +109,108 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
     }
     let target = access::effective(&state.grants, state.user.as_ref().map(|(u, _)| u));
     row.hub_role = target.as_ref().map(|t| t.hub_role.as_str().to_string());
+    converge(engine, task, &state.hub, &auth, &mut row, target.as_ref()).await
+}
+
+/// `remove_member`: an owner asked for a member's seat and asset tasks to be revoked in
+/// Meta. Refused when the member is exempted or a grant reaches its user now (the grant
+/// decides); otherwise its plan towards no access is carried out like a reconcile's.
+pub(super) async fn remove(engine: &Engine, task: &TaskRow) -> Outcome {
+    match remove_member(engine, task).await {
+        Ok(()) => Outcome::Completed,
+        Err(outcome) => outcome,
+    }
+}
+
+async fn remove_member(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
+    let member_id = task
+        .member_id
+        .clone()
+        .ok_or_else(|| failed("a remove_member task without a member"))?;
+    let hub_seq = task.hub_seq;
+    let found = engine
+        .inner
+        .store
+        .read(move |c| {
+            let Some(hub) = hubs::find_by_seq(c, hub_seq)? else {
+                return Ok(None);
+            };
+            let Some(member) = members::find(c, hub_seq, &member_id)? else {
+                return Ok(Some((hub, None, None)));
+            };
+            let reached = match &member.user_id {
+                Some(u) => granting(c, hub_seq, u)?,
+                None => None,
+            };
+            Ok(Some((hub, Some(member), reached)))
+        })
+        .await
+        .map_err(|e| store_outcome(engine, task, e))?;
+    let Some((hub, member, reached)) = found else {
+        return Err(failed("the hub no longer exists"));
+    };
+    let Some(mut row) = member else {
+        return Err(failed("the member no longer exists"));
+    };
+    if row.state == "exempted" {
+        return Err(failed(
+            "the member was exempted since the removal was asked for",
+        ));
+    }
+    if let Some(grant) = reached {
+        return Err(failed(format!(
+            "grant {grant} reaches this member's user now: change the grant or the group"
+        )));
+    }
+    let auth = hub_auth(engine, &hub)?;
+    converge(engine, task, &hub, &auth, &mut row, None).await
+}
+
+/// A grant of the hub that gives `user_id` access now (the first), if one does.
+pub fn granting(
+    c: &mut crate::store::AnyConnection,
+    hub_seq: i64,
+    user_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(load(c, hub_seq, user_id)?.and_then(|s| {
+        let user = s.user.as_ref().map(|(u, _)| u);
+        access::effective(&s.grants, user)?
+            .grant_ids
+            .first()
+            .cloned()
+    }))
+}
+
+/// Brings the member to `target` in Meta: reads the person again first when this attempt
+/// may have acted before (`claims > 1`), then plans, acts, and plans again when Meta said
+/// something unexpected ("already so", or the person changed meanwhile), at most three
+/// rounds, saving the member after every call. Removals pass the safeguard unless the task
+/// is approved.
+async fn converge(
+    engine: &Engine,
+    task: &TaskRow,
+    hub: &HubRow,
+    auth: &GraphAuth,
+    row: &mut MemberRow,
+    target: Option<&access::Access>,
+) -> Result<(), Outcome> {
     if task.claims > 1 {
-        if let Err(e) = refresh(engine, &auth, &state.hub, &mut row).await {
-            return Err(outcome_for(engine, task, &state.hub, e).await);
+        if let Err(e) = refresh(engine, auth, hub, row).await {
+            return Err(outcome_for(engine, task, hub, e).await);
         }
     }
     // Plan, act, and plan again when Meta said something we did not expect ("already
     // so", or the person changed meanwhile): at most three rounds.
     for _round in 0..3 {
-        let view = view_of(&row);
-        let calls = access::plan(target.as_ref(), &view);
+        let view = view_of(row);
+        let calls = access::plan(target, &view);
         if calls.is_empty() {
-            save(engine, task, &mut row).await?;
+            save(engine, task, row).await?;
             return Ok(());
         }
         if calls.iter().any(Call::is_removal) && !task.approved {
-            if let Some(reason) = safeguard(engine, task, &state.hub).await? {
-                save(engine, task, &mut row).await?;
+            if let Some(reason) = safeguard(engine, task, hub).await? {
+                save(engine, task, row).await?;
                 return Err(Outcome::Held { reason });
             }
         }
@@ -139,27 +224,19 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
                     continue;
                 }
             }
-            match perform(engine, &auth, &state.hub, &row, &call).await {
+            match perform(engine, auth, hub, row, &call).await {
                 Ok(new_id) => {
-                    record(engine, task, &state.hub, &call, &row, "ok").await;
-                    let after = access::apply(&view_of(&row), &call, || new_id);
-                    set_view(&mut row, &after);
-                    save(engine, task, &mut row).await?;
+                    record(engine, task, hub, &call, row, "ok").await;
+                    let after = access::apply(&view_of(row), &call, || new_id);
+                    set_view(row, &after);
+                    save(engine, task, row).await?;
                 }
                 Err(e) => {
-                    record(
-                        engine,
-                        task,
-                        &state.hub,
-                        &call,
-                        &row,
-                        &format!("error: {e}"),
-                    )
-                    .await;
+                    record(engine, task, hub, &call, row, &format!("error: {e}")).await;
                     if matches!(e, GraphError::NotFoundOrInvalidParam { .. }) {
                         // "Does not exist" or "already a member": the lists decide.
-                        if let Err(e) = refresh(engine, &auth, &state.hub, &mut row).await {
-                            return Err(outcome_for(engine, task, &state.hub, e).await);
+                        if let Err(e) = refresh(engine, auth, hub, row).await {
+                            return Err(outcome_for(engine, task, hub, e).await);
                         }
                         replan = true;
                         break;
@@ -170,19 +247,19 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
                             .insert(object);
                         continue;
                     }
-                    return Err(outcome_for(engine, task, &state.hub, e).await);
+                    return Err(outcome_for(engine, task, hub, e).await);
                 }
             }
         }
         if let Some((_, e)) = held {
-            save(engine, task, &mut row).await?;
-            return Err(outcome_for(engine, task, &state.hub, e).await);
+            save(engine, task, row).await?;
+            return Err(outcome_for(engine, task, hub, e).await);
         }
         // Everything planned went through (the next round confirms nothing is left), or
         // Meta disagreed and the member was read again (the next round plans from that).
         let _ = replan;
     }
-    save(engine, task, &mut row).await?;
+    save(engine, task, row).await?;
     Err(failed(
         "Meta's answers kept disagreeing with what its lists show; see the task's calls",
     ))

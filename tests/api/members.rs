@@ -163,3 +163,113 @@ both!(
         assert_eq!(status, 422, "{problem}");
     }
 );
+
+both!(
+    an_owner_removes_members_but_not_a_granted_one_nor_the_last_admin,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let root = app.admin_token("root@example.com", "owner");
+        let remove = |member: String| {
+            let (app, root, hub) = (&app, &root, &hub.id);
+            async move {
+                app.admin(
+                    root,
+                    Method::POST,
+                    &format!("/hubs/{hub}/members/{member}/remove"),
+                    None,
+                )
+                .await
+            }
+        };
+        let all = members(&app, &root, &hub.id, "").await;
+        let active = |role: &str| -> Vec<Value> {
+            all.iter()
+                .filter(|m| m["meta"]["status"] == "active" && m["meta"]["business_role"] == role)
+                .cloned()
+                .collect()
+        };
+        let (employees, admins) = (active("EMPLOYEE"), active("ADMIN"));
+        let invited = all
+            .iter()
+            .find(|m| m["meta"]["status"] == "invited")
+            .cloned()
+            .expect("a pending invitation in the demo business");
+
+        // An unmatched employee and a pending invitation: one task each, not doubled.
+        let (status, task) = remove(id(&employees[0])).await;
+        assert_eq!(status, 202, "{task}");
+        assert_eq!(task["kind"], "remove_member");
+        let (_, again) = remove(id(&employees[0])).await;
+        assert_eq!(again["id"], task["id"], "one removal per member");
+        let (status, _) = remove(id(&invited)).await;
+        assert_eq!(status, 202);
+        app.run_pending_tasks().await;
+        let person = employees[0]["meta"]["business_user_id"].as_str().unwrap();
+        assert_eq!(app.sandbox.calls("DELETE", &format!("/{person}")).await, 1);
+        let invitation = invited["meta"]["invitation_id"].as_str().unwrap();
+        assert_eq!(
+            app.sandbox.calls("DELETE", &format!("/{invitation}")).await,
+            1
+        );
+        let (_, gone) = app
+            .admin(
+                &root,
+                Method::GET,
+                &format!("/hubs/{}/members/{}", hub.id, id(&employees[0])),
+                None,
+            )
+            .await;
+        assert_eq!(gone["meta"]["status"], "removed", "{gone}");
+        let (status, _) = remove(id(&employees[0])).await;
+        assert_eq!(status, 409, "no seat left");
+
+        // A member a grant reaches: the grant decides (409 naming it).
+        let email = employees[1]["meta"]["email"].as_str().unwrap();
+        let user = id(&app.create_user(email).await);
+        let team = id(&app.create_group("Team", &[&user]).await);
+        let (_, grant) = app
+            .admin(
+                &root,
+                Method::POST,
+                &format!("/hubs/{}/grants", hub.id),
+                Some(json!({"group_id": team, "hub_role": "collaborator",
+                            "business_role": "EMPLOYEE"})),
+            )
+            .await;
+        app.run_pending_tasks().await;
+        let (status, problem) = remove(id(&employees[1])).await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(grant["id"].as_str().unwrap())),
+            "{problem}"
+        );
+
+        // An exempted member, and the last admin, are refused; an unknown one is not found.
+        let (status, _) = app
+            .admin(
+                &root,
+                Method::POST,
+                &format!("/hubs/{}/members/{}/exempt", hub.id, id(&employees[2])),
+                Some(json!({"reason": "on leave"})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(remove(id(&employees[2])).await.0, 409);
+        let (last, others) = admins.split_last().expect("admins");
+        for admin in others {
+            assert_eq!(remove(id(admin)).await.0, 202);
+        }
+        app.run_pending_tasks().await;
+        let (status, problem) = remove(id(last)).await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("last admin")),
+            "{problem}"
+        );
+        assert_eq!(remove("nobody".into()).await.0, 404);
+    }
+);
