@@ -23,6 +23,14 @@ pub fn actor(req: &HttpRequest) -> Result<Actor, ScimError> {
         .ok_or_else(|| ScimError::unauthorized("not authenticated"))
 }
 
+/// Bodies larger than this are parsed on the blocking pool rather than the async worker.
+const PARSE_ON_WORKER_MAX: usize = 64 * 1024;
+
+/// Is a body of `len` bytes parsed off the async worker (it takes milliseconds)?
+fn parsed_off_the_worker(len: usize) -> bool {
+    len > PARSE_ON_WORKER_MAX
+}
+
 /// Reads a JSON request body: content type checked, size limited, JSON parsed.
 pub async fn json_body(
     req: &HttpRequest,
@@ -60,7 +68,7 @@ pub async fn json_body(
     if body.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    let large = body.len() > 64 * 1024;
+    let large = parsed_off_the_worker(body.len());
     let parse = move || {
         serde_json::from_slice(&body).map_err(|e| {
             ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
@@ -361,4 +369,16 @@ pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Htt
         "Resources": resources,
     });
     resource_response(StatusCode::OK, &body, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bodies_over_64_kib_are_parsed_off_the_worker() {
+        assert!(!parsed_off_the_worker(0));
+        assert!(!parsed_off_the_worker(PARSE_ON_WORKER_MAX));
+        assert!(parsed_off_the_worker(PARSE_ON_WORKER_MAX + 1));
+    }
 }
