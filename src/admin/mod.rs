@@ -792,6 +792,8 @@ struct MemberQuery {
     state: Option<String>,
     q: Option<String>,
     partner_business_id: Option<String>,
+    /// `csv`: the whole list as CSV (also with `Accept: text/csv`).
+    format: Option<String>,
 }
 
 /// The directory user a member is matched to, and the grants of the hub that reach it.
@@ -883,6 +885,20 @@ async fn list_members(
         partner_business_id: q.partner_business_id,
     };
     let seq = hub.seq;
+    let accepts_csv = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("text/csv"));
+    let csv = match q.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        None => accepts_csv,
+        Some(_) => return Err(Problem::invalid_field("format", "must be csv or json")),
+    };
+    if csv {
+        return members_csv(&state, &hub, filter).await;
+    }
     let (rows, users) = state
         .store
         .read(move |c| {
@@ -897,6 +913,44 @@ async fn list_members(
         |m| m.seq,
         |m| views::member(&hub.id, m, m.user_id.as_ref().and_then(|u| users.get(u))),
     ))
+}
+
+/// Every member the filter selects, as CSV (read in pages of 500; a member's line holds
+/// what its JSON holds, flattened).
+async fn members_csv(
+    state: &AdminState,
+    hub: &HubRow,
+    filter: crate::store::members::MemberFilter,
+) -> Result<HttpResponse, Problem> {
+    let seq = hub.seq;
+    let mut out = views::MEMBERS_CSV_HEADER.to_string();
+    let mut after = 0;
+    loop {
+        let f = filter.clone();
+        let (rows, users) = state
+            .store
+            .read(move |c| {
+                let rows = crate::store::members::list(c, seq, &f, after, 500)?;
+                let users = matched_users(c, seq, &rows)?;
+                Ok((rows, users))
+            })
+            .await?;
+        for m in &rows {
+            let user = m.user_id.as_ref().and_then(|u| users.get(u));
+            out.push_str(&views::member_csv_line(m, user));
+        }
+        match rows.last() {
+            Some(last) if rows.len() == 500 => after = last.seq,
+            _ => break,
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"members-{}.csv\"", hub.id),
+        ))
+        .body(out))
 }
 
 async fn get_member(

@@ -438,6 +438,72 @@ pub fn asset(a: &crate::store::hubs::AssetRow) -> Value {
 }
 
 /// A member; `user` is the matched directory user's (id, userName, display), when matched.
+/// The first line of the members CSV.
+pub const MEMBERS_CSV_HEADER: &str = "id,state,email,name,meta_status,business_role,\
+business_user_id,invitation_id,user_id,user_name,hub_role,granted_by,exemption_reason,\
+exemption_by,partner_business_id,first_seen_at,last_seen_at\r\n";
+
+/// One CSV field (RFC 4180 quoting). A text that a spreadsheet would run as a formula (it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`: names and
+/// emails come from Meta and the directory, not from the admin reading the file.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// A member as one CSV line (`MEMBERS_CSV_HEADER`'s columns).
+pub fn member_csv_line(
+    m: &crate::store::members::MemberRow,
+    user: Option<&super::MatchedUser>,
+) -> String {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let when = |micros: i64| time(micros).as_str().unwrap_or_default().to_string();
+    let granted_by = user.map_or_else(String::new, |u| {
+        u.granted_by
+            .iter()
+            .map(|(grant, group)| match group {
+                Some((_, display)) => format!("{grant} (group {display})"),
+                None => grant.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let fields = [
+        m.id.clone(),
+        m.state.clone(),
+        m.email.clone(),
+        opt(&m.name),
+        m.meta_status.clone(),
+        opt(&m.business_role),
+        opt(&m.business_user_id),
+        opt(&m.invitation_id),
+        opt(&m.user_id),
+        user.map(|u| u.user_name.clone()).unwrap_or_default(),
+        opt(&m.hub_role),
+        granted_by,
+        opt(&m.exemption_reason),
+        opt(&m.exemption_by),
+        opt(&m.partner_business_id),
+        when(m.first_seen_at),
+        when(m.last_seen_at),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
 pub fn member(
     hub_id: &str,
     m: &crate::store::members::MemberRow,
@@ -484,4 +550,22 @@ pub fn member(
         "first_seen_at": time(m.first_seen_at),
         "last_seen_at": time(m.last_seen_at),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_run_as_formulas() {
+        assert_eq!(csv_field("ada@example.com"), "ada@example.com");
+        assert_eq!(csv_field("Lovelace, Ada"), "\"Lovelace, Ada\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-2"), "'-2");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field(""), "");
+    }
 }

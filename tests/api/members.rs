@@ -273,3 +273,64 @@ both!(
         assert_eq!(remove("nobody".into()).await.0, 404);
     }
 );
+
+both!(the_member_list_exports_as_csv, |app| async move {
+    let hub = app.connect_demo_hub().await;
+    let root = app.admin_token("root@example.com", "owner");
+    let all = members(&app, &root, &hub.id, "").await;
+    let csv = |query: &str, accept: Option<&str>| {
+        let (app, root, hub) = (&app, &root, &hub.id);
+        let url = format!("{}/admin/v1/hubs/{hub}/members{query}", app.base);
+        let accept = accept.map(str::to_string);
+        async move {
+            let mut rb = app.client.get(url).bearer_auth(root);
+            if let Some(a) = accept {
+                rb = rb.header("Accept", a);
+            }
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            (status, ct, r.text().await.unwrap())
+        }
+    };
+
+    let (status, ct, body) = csv("?format=csv", None).await;
+    let (_, ct2, by_accept) = csv("", Some("text/csv")).await;
+    let (_, _, exempted) = csv("?format=csv&state=exempted", None).await;
+    let (bad, _, _) = csv("?format=xml", None).await;
+
+    assert_eq!(status, 200);
+    assert!(
+        ct.starts_with("text/csv") && ct2.starts_with("text/csv"),
+        "{ct} {ct2}"
+    );
+    let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(
+        lines[0].starts_with("id,state,email,name,meta_status,"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), all.len() + 1, "a line per member");
+    for m in &all {
+        let id = m["id"].as_str().unwrap();
+        let email = m["meta"]["email"].as_str().unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{id},{},{email},", m["state"].as_str().unwrap()))),
+            "{id} {email}"
+        );
+    }
+    assert_eq!(by_accept, body);
+    assert_eq!(
+        exempted.split("\r\n").filter(|l| !l.is_empty()).count(),
+        1,
+        "the header only"
+    );
+    assert_eq!(bad, 422);
+});
