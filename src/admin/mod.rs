@@ -70,6 +70,7 @@ enum Handler {
     ExemptMember,
     EndExemption,
     RemoveMember,
+    ClaimOwner,
 }
 
 /// Every admin route served today.
@@ -159,6 +160,12 @@ pub const ROUTES: &[Route] = &[
         summary: "Revoke a member's seat and asset tasks in Meta (202 with the remove_member \
                   task; 409 when a grant reaches it, naming the grant)",
         handler: Handler::RemoveMember,
+    },
+    Route {
+        method: "POST",
+        path: "/hubs/{hub_id}/claim-owner",
+        summary: "Match a member ({member_id}) to the caller's own directory user as owner",
+        handler: Handler::ClaimOwner,
     },
     Route {
         method: "POST",
@@ -297,6 +304,7 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::ExemptMember => method.to(exempt_member),
         Handler::EndExemption => method.to(end_exemption),
         Handler::RemoveMember => method.to(remove_member),
+        Handler::ClaimOwner => method.to(claim_owner),
     }
 }
 
@@ -1053,6 +1061,43 @@ async fn remove_member(
         .remove(&actor(&admin), &hub.id, &member_id)
         .await?;
     Ok(HttpResponse::Accepted().json(views::task(&task, &hub.id, None)))
+}
+
+/// The caller claims a member as themself, `owner`: for an admin whose Meta email differs
+/// from their directory one. The caller's directory user is the one whose userName or an
+/// email is the token's `email` (or, without one, its `sub`).
+async fn claim_owner(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let hub = visible_hub(&state, &admin, &path).await?;
+    let member_id = views::claimed_member(&json_body(body).await?)?;
+    let address = admin.email.clone().unwrap_or_else(|| admin.subject.clone());
+    let folded = crate::store::sql::fold(&address);
+    let user = state
+        .store
+        .read(move |c| crate::store::members::match_user(c, &folded))
+        .await?
+        .ok_or_else(|| {
+            Problem::invalid_field(
+                "member_id",
+                format!("no directory user has your address ({address}) to match it to"),
+            )
+        })?;
+    let m = state
+        .members
+        .match_user(
+            &actor(&admin),
+            &hub.id,
+            &member_id,
+            &user,
+            crate::access::HubRole::Owner,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(member_view(&state, &hub, m).await?))
 }
 
 async fn decide_all_held(

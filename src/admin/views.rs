@@ -369,6 +369,11 @@ pub fn member_match(body: &Value) -> Result<(String, HubRole), Problem> {
     Ok((user_id, hub_role))
 }
 
+/// `{member_id}` of a claim.
+pub fn claimed_member(body: &Value) -> Result<String, Problem> {
+    required(object(body)?, "member_id")
+}
+
 /// `{reason}` of an exemption (required, not blank).
 pub fn exemption_reason(body: &Value) -> Result<String, Problem> {
     required(object(body)?, "reason")

@@ -334,3 +334,62 @@ both!(the_member_list_exports_as_csv, |app| async move {
     );
     assert_eq!(bad, 422);
 });
+
+both!(
+    an_admin_claims_their_own_meta_seat_as_owner,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let jane = app.admin_token("jane@corp.example", "owner");
+        let stranger = app.admin_token("nobody@corp.example", "owner");
+        let seat = members(&app, &jane, &hub.id, "&state=unmatched")
+            .await
+            .into_iter()
+            .find(|m| m["meta"]["status"] == "active" && m["meta"]["business_role"] == "ADMIN")
+            .expect("an unmatched admin");
+        let user = id(&app.create_user("Jane@Corp.example").await);
+        let claim = |token: String, member: String| {
+            let (app, hub) = (&app, &hub.id);
+            async move {
+                app.admin(
+                    &token,
+                    Method::POST,
+                    &format!("/hubs/{hub}/claim-owner"),
+                    Some(json!({"member_id": member})),
+                )
+                .await
+            }
+        };
+
+        let (status, problem) = claim(stranger, id(&seat)).await;
+        assert_eq!(status, 422, "no directory user has that address: {problem}");
+        let (status, claimed) = claim(jane.clone(), id(&seat)).await;
+        assert_eq!(status, 200, "{claimed}");
+        assert_eq!(claimed["state"], "onboarded");
+        assert_eq!(claimed["hub_role"], "owner");
+        assert_eq!(claimed["user"]["id"], user.as_str());
+        // With a grant of her own, her reconcile finds Meta as it should be: nothing is sent.
+        let (status, _) = app
+            .admin(
+                &jane,
+                Method::POST,
+                &format!("/hubs/{}/grants", hub.id),
+                Some(json!({"user_id": user, "hub_role": "owner", "business_role": "ADMIN"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        app.run_pending_tasks().await;
+        let (_, all) = app
+            .sandbox
+            .control(reqwest::Method::GET, "/calls?ok=true", None)
+            .await;
+        let mutations: Vec<&Value> = all["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["method"] != "GET")
+            .collect();
+        assert!(mutations.is_empty(), "{mutations:?}");
+        let (status, _) = claim(jane, "nobody".into()).await;
+        assert_eq!(status, 404);
+    }
+);
