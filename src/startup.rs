@@ -151,6 +151,7 @@ fn run(
         store: store.clone(),
         hubs,
         scim_tokens: tokens.get_ref().clone(),
+        guests: crate::service::guests::Guests::new(store.clone()),
         members: crate::service::members::Members::new(store.clone(), settings.engine.max_attempts),
     });
     let verifier = web::Data::new(crate::admin::auth::JwtVerifier::new(&settings.admin)?);

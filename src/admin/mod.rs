@@ -28,6 +28,7 @@ pub struct AdminState {
     /// The SCIM edge's token cache (shared): a token revoked here stops working at once.
     pub scim_tokens: crate::scim::auth::TokenCache,
     pub members: crate::service::members::Members,
+    pub guests: crate::service::guests::Guests,
 }
 
 /// One served route: method, path (below `/admin/v1`), summary, and its handler.
@@ -71,6 +72,9 @@ enum Handler {
     EndExemption,
     RemoveMember,
     ClaimOwner,
+    ListGuests,
+    CreateGuest,
+    DeleteGuest,
 }
 
 /// Every admin route served today.
@@ -248,6 +252,25 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/guests",
+        summary: "Registered guests (external collaborators)",
+        handler: Handler::ListGuests,
+    },
+    Route {
+        method: "POST",
+        path: "/guests",
+        summary: "Register a guest ({name, email, partner_business_id?}); members with that \
+                  email become guest",
+        handler: Handler::CreateGuest,
+    },
+    Route {
+        method: "DELETE",
+        path: "/guests/{guest_id}",
+        summary: "Remove a guest; its members become unmatched again",
+        handler: Handler::DeleteGuest,
+    },
+    Route {
+        method: "GET",
         path: "/scim-tokens",
         summary: "SCIM tokens, revoked ones included (never a secret); workspace owners only",
         handler: Handler::ListScimTokens,
@@ -305,6 +328,9 @@ fn route_of(r: &Route) -> actix_web::Route {
         Handler::EndExemption => method.to(end_exemption),
         Handler::RemoveMember => method.to(remove_member),
         Handler::ClaimOwner => method.to(claim_owner),
+        Handler::ListGuests => method.to(list_guests),
+        Handler::CreateGuest => method.to(create_guest),
+        Handler::DeleteGuest => method.to(delete_guest),
     }
 }
 
@@ -599,6 +625,45 @@ async fn plan_grant(
     let request = views::grant_plan_request(&json_body(body).await?, &known)?;
     let plan = state.hubs.plan(&hub.id, request).await?;
     Ok(HttpResponse::Ok().json(views::grant_plan(&hub.id, &plan)))
+}
+
+// ------------------------------------------------------------------------------- guests
+
+async fn list_guests(
+    req: HttpRequest,
+    q: web::Query<PageQuery>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    admin_of(&req)?;
+    let (limit, after) = page(&q)?;
+    let rows = state.guests.list(after, limit).await?;
+    Ok(list_response(rows, limit, |g| g.seq, views::guest))
+}
+
+async fn create_guest(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    let (name, email, partner) = views::new_guest(&json_body(body).await?)?;
+    let g = state
+        .guests
+        .register(&actor(&admin), &name, &email, partner.as_deref())
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/admin/v1/guests/{}", g.id)))
+        .json(views::guest(&g)))
+}
+
+async fn delete_guest(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, Problem> {
+    let admin = admin_of(&req)?;
+    state.guests.remove(&actor(&admin), &path).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 // -------------------------------------------------------------------------- SCIM tokens

@@ -369,6 +369,33 @@ pub fn member_match(body: &Value) -> Result<(String, HubRole), Problem> {
     Ok((user_id, hub_role))
 }
 
+/// `{name, email, partner_business_id?}` of a guest.
+pub fn new_guest(body: &Value) -> Result<(String, String, Option<String>), Problem> {
+    let obj = object(body)?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["name", "email", "partner_business_id"].contains(&k.as_str()))
+    {
+        return Err(Problem::invalid_field(k, "is not a field of a guest"));
+    }
+    Ok((
+        required(obj, "name")?,
+        required(obj, "email")?,
+        string(obj, "partner_business_id")?,
+    ))
+}
+
+pub fn guest(g: &crate::store::guests::GuestRow) -> Value {
+    json!({
+        "id": g.id,
+        "name": g.name,
+        "email": g.email,
+        "partner_business_id": g.partner_business_id,
+        "created_by": g.created_by,
+        "created_at": time(g.created_at),
+    })
+}
+
 /// `{member_id}` of a claim.
 pub fn claimed_member(body: &Value) -> Result<String, Problem> {
     required(object(body)?, "member_id")

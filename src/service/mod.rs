@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod error;
+pub mod guests;
 pub mod hubs;
 pub mod members;
 pub mod tokens;

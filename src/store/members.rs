@@ -122,8 +122,9 @@ pub fn match_user(conn: &mut AnyConnection, email_ci: &str) -> StoreResult<Optio
 }
 
 /// Records what a sync saw, one person at a time: a known member is updated (its state
-/// kept; an unmatched one is matched when a directory user now has its email); a new
-/// one is matched to a directory user by email, or left `unmatched`. Returns how many of
+/// kept; an unmatched one, or a guest, is matched when a directory user now has its
+/// email); a new one is matched to a directory user by email, else is a `guest` when a
+/// guest has its email, else `unmatched`. Returns how many of
 /// `seen` are matched to a directory user.
 pub fn upsert_seen(
     conn: &mut AnyConnection,
@@ -158,10 +159,12 @@ pub fn upsert_seen(
             last_seen_at: now,
             updated_at: now,
         });
-        if row.state == "unmatched" {
+        if row.state == "unmatched" || row.state == "guest" {
             if let Some(user) = match_user(conn, &email_ci)? {
                 row.user_id = Some(user);
                 row.state = "onboarded".into();
+            } else if super::guests::is_guest(conn, &email_ci)? {
+                row.state = "guest".into();
             }
         }
         if row.user_id.is_some() {

@@ -10,6 +10,7 @@
 
 mod deadline;
 pub mod groups;
+pub mod guests;
 pub mod hubs;
 pub mod members;
 mod pool;

@@ -193,6 +193,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    guests (seq) {
+        seq -> BigInt,
+        id -> Text,
+        name -> Text,
+        email -> Text,
+        email_ci -> Text,
+        partner_business_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_seq));
 diesel::joinable!(group_members -> users (user_seq));
 diesel::joinable!(grants -> hubs (hub_seq));
@@ -211,5 +224,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     members,
     tasks,
     task_calls,
-    hub_assets
+    hub_assets,
+    guests
 );

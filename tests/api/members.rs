@@ -393,3 +393,81 @@ both!(
         assert_eq!(status, 404);
     }
 );
+
+both!(
+    registered_guests_are_members_of_their_own_state,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let root = app.admin_token("root@example.com", "owner");
+        let register = |body: Value| {
+            let (app, root) = (&app, &root);
+            async move { app.admin(root, Method::POST, "/guests", Some(body)).await }
+        };
+        let states = |email: String| {
+            let (app, root, hub) = (&app, &root, &hub.id);
+            async move {
+                members(app, root, hub, "")
+                    .await
+                    .into_iter()
+                    .filter(|m| {
+                        m["meta"]["email"].as_str().map(str::to_lowercase)
+                            == Some(email.to_lowercase())
+                    })
+                    .map(|m| m["state"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let unmatched = members(&app, &root, &hub.id, "&state=unmatched").await;
+        let email = unmatched[0]["meta"]["email"].as_str().unwrap().to_string();
+
+        let (status, guest) = register(
+            json!({"name": "Agency contact", "email": email.to_uppercase(),
+                                          "partner_business_id": demo_ids::PARTNER_A_ID}),
+        )
+        .await;
+        assert_eq!(status, 201, "{guest}");
+        assert_eq!(states(email.clone()).await, ["guest"]);
+        let (status, _) = register(json!({"name": "Again", "email": email})).await;
+        assert_eq!(status, 409, "one guest per address");
+        for bad in [
+            json!({"name": "x", "email": "not-an-address"}),
+            json!({"name": "", "email": "a@agency.example"}),
+            json!({"name": "x", "email": "a@agency.example", "partner_business_id": "abc"}),
+            json!({"name": "x", "email": "a@agency.example", "role": "ADMIN"}),
+        ] {
+            let (status, problem) = register(bad).await;
+            assert_eq!(status, 422, "{problem}");
+        }
+
+        // Someone new in Meta with a guest's address is a guest from the sync that sees them.
+        let (status, _) =
+            register(json!({"name": "New", "email": "new.person@agency.example"})).await;
+        assert_eq!(status, 201);
+        app.graph
+            .invite(
+                &app.hub(),
+                demo_ids::BUSINESS_ID,
+                &hubbridge::meta::Invite {
+                    email: "new.person@agency.example".into(),
+                    role: hubbridge::meta::BusinessRole::Employee,
+                    tasks: vec![],
+                },
+            )
+            .await
+            .expect("invited by hand");
+        let (status, _) = app
+            .admin(&root, Method::POST, &format!("/hubs/{}/sync", hub.id), None)
+            .await;
+        assert_eq!(status, 202);
+        app.run_pending_tasks().await;
+        assert_eq!(states("new.person@agency.example".into()).await, ["guest"]);
+        let (_, listed) = app.admin(&root, Method::GET, "/guests", None).await;
+        assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
+
+        // Removed, the guest's member is unmatched again.
+        let path = format!("/guests/{}", guest["id"].as_str().unwrap());
+        assert_eq!(app.admin(&root, Method::DELETE, &path, None).await.0, 204);
+        assert_eq!(states(email).await, ["unmatched"]);
+        assert_eq!(app.admin(&root, Method::DELETE, &path, None).await.0, 404);
+    }
+);
