@@ -450,9 +450,28 @@ fn list_response<T>(
     }))
 }
 
-/// The hub, if the caller may see it (workspace owners and super admins see every hub; others
-/// the hubs they own).
-async fn visible_hub(state: &AdminState, admin: &Admin, hub_id: &str) -> Result<HubRow, Problem> {
+/// The hub roles the caller holds through members (see `hubs::member_roles`): their
+/// token's `email`, or its `sub` without one, names their directory user.
+async fn member_roles(
+    state: &AdminState,
+    admin: &Admin,
+) -> Result<std::collections::HashMap<i64, String>, Problem> {
+    let address = crate::store::sql::fold(admin.email.as_deref().unwrap_or(admin.subject.as_str()));
+    Ok(state
+        .store
+        .read(move |c| hubs::member_roles(c, &address))
+        .await?)
+}
+
+/// The hub, if the caller may act on it so: workspace owners and super admins, the admin
+/// who connected it, and its owners through members may read and change it; its
+/// collaborators through members may read it (a `GET`).
+async fn visible_hub(
+    state: &AdminState,
+    admin: &Admin,
+    req: &HttpRequest,
+    hub_id: &str,
+) -> Result<HubRow, Problem> {
     let id = hub_id.to_string();
     let hub = state
         .store
@@ -460,10 +479,33 @@ async fn visible_hub(state: &AdminState, admin: &Admin, hub_id: &str) -> Result<
         .await?
         .ok_or_else(|| Problem::not_found("no hub with that id"))?;
     if admin.role.sees_every_hub() || hub.owner == admin.subject {
-        Ok(hub)
-    } else {
-        Err(Problem::forbidden("you are not an owner of this hub"))
+        return Ok(hub);
     }
+    match member_roles(state, admin)
+        .await?
+        .get(&hub.seq)
+        .map(String::as_str)
+    {
+        Some("owner") => Ok(hub),
+        Some("collaborator") if req.method() == actix_web::http::Method::GET => Ok(hub),
+        Some("collaborator") => Err(Problem::forbidden(
+            "collaborators of this hub may read it, not change it",
+        )),
+        _ => Err(Problem::forbidden("you are not an owner of this hub")),
+    }
+}
+
+/// What `hubs::list` may show the caller: everything (workspace owners), or the hubs they
+/// connected and those they are an owner or collaborator of.
+async fn hub_scope(
+    state: &AdminState,
+    admin: &Admin,
+) -> Result<Option<(String, Vec<i64>)>, Problem> {
+    if admin.role.sees_every_hub() {
+        return Ok(None);
+    }
+    let seqs = member_roles(state, admin).await?.into_keys().collect();
+    Ok(Some((admin.subject.clone(), seqs)))
 }
 
 async fn hub_view(state: &AdminState, hub: &HubRow) -> Result<Value, Problem> {
@@ -489,11 +531,14 @@ async fn list_hubs(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (limit, after) = page(&q)?;
-    let owner = (!admin.role.sees_every_hub()).then(|| admin.subject.clone());
+    let scope = hub_scope(&state, &admin).await?;
     let rows = state
         .store
         .read(move |c| {
-            let rows = hubs::list(c, owner.as_deref(), after, limit)?;
+            let visible = scope
+                .as_ref()
+                .map(|(o, seqs)| (o.as_str(), seqs.as_slice()));
+            let rows = hubs::list(c, visible, after, limit)?;
             rows.into_iter()
                 .map(|h| {
                     let counts = hubs::counts(c, h.seq)?;
@@ -517,7 +562,7 @@ async fn get_hub(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     Ok(HttpResponse::Ok().json(hub_view(&state, &hub).await?))
 }
 
@@ -551,7 +596,7 @@ async fn list_grants(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let q = q.into_inner();
     let (limit, after) = page(&PageQuery {
         limit: q.limit,
@@ -578,7 +623,7 @@ async fn get_grant(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, grant_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     let seq = hub.seq;
     let grant = state
         .store
@@ -595,7 +640,7 @@ async fn create_grant(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let known = known_assets(&state, &hub).await?;
     let input = views::new_grant(&json_body(body).await?, &known)?;
     let row = state.hubs.grant(&actor(&admin), &hub.id, input).await?;
@@ -620,7 +665,7 @@ async fn plan_grant(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let known = known_assets(&state, &hub).await?;
     let request = views::grant_plan_request(&json_body(body).await?, &known)?;
     let plan = state.hubs.plan(&hub.id, request).await?;
@@ -747,10 +792,15 @@ async fn visible_hubs(
     state: &AdminState,
     admin: &Admin,
 ) -> Result<std::collections::HashMap<i64, String>, Problem> {
-    let owner = (!admin.role.sees_every_hub()).then(|| admin.subject.clone());
+    let scope = hub_scope(state, admin).await?;
     let rows = state
         .store
-        .read(move |c| hubs::list(c, owner.as_deref(), 0, i64::MAX))
+        .read(move |c| {
+            let visible = scope
+                .as_ref()
+                .map(|(o, seqs)| (o.as_str(), seqs.as_slice()));
+            hubs::list(c, visible, 0, i64::MAX)
+        })
         .await?;
     Ok(rows.into_iter().map(|h| (h.seq, h.id)).collect())
 }
@@ -838,7 +888,7 @@ async fn sync_hub(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let task = state.hubs.sync_now(&actor(&admin), &hub.id).await?;
     Ok(accepted(&task, &hub.id))
 }
@@ -849,7 +899,7 @@ async fn list_assets(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let seq = hub.seq;
     let assets = state.store.read(move |c| hubs::assets_of(c, seq)).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -938,7 +988,7 @@ async fn list_members(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let q = q.into_inner();
     let (limit, after) = page(&PageQuery {
         limit: q.limit,
@@ -1033,7 +1083,7 @@ async fn get_member(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     let seq = hub.seq;
     let (member, users) = state
         .store
@@ -1072,7 +1122,7 @@ async fn match_member(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     let (user_id, hub_role) = views::member_match(&json_body(body).await?)?;
     let m = state
         .members
@@ -1089,7 +1139,7 @@ async fn exempt_member(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     let reason = views::exemption_reason(&json_body(body).await?)?;
     let m = state
         .members
@@ -1105,7 +1155,7 @@ async fn end_exemption(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     let m = state
         .members
         .end_exemption(&actor(&admin), &hub.id, &member_id)
@@ -1120,7 +1170,7 @@ async fn remove_member(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     let task = state
         .members
         .remove(&actor(&admin), &hub.id, &member_id)
@@ -1138,7 +1188,7 @@ async fn claim_owner(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let member_id = views::claimed_member(&json_body(body).await?)?;
     let address = admin.email.clone().unwrap_or_else(|| admin.subject.clone());
     let folded = crate::store::sql::fold(&address);
@@ -1172,7 +1222,7 @@ async fn decide_all_held(
     approve: bool,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(state, &admin, hub_id).await?;
+    let hub = visible_hub(state, &admin, &req, hub_id).await?;
     let n = state
         .hubs
         .decide_held(&actor(&admin), &hub.id, None, approve)
@@ -1197,10 +1247,12 @@ async fn cancel_held(
     decide_all_held(req, &path, &state, false).await
 }
 
-/// The task and its hub's id, if the caller may see its hub.
+/// The task and its hub's id, if the caller may see its hub (else not found) and act on it
+/// as the request asks (a collaborator only reads).
 async fn visible_task(
     state: &AdminState,
     admin: &Admin,
+    req: &HttpRequest,
     task_id: &str,
 ) -> Result<(tasks::TaskRow, String), Problem> {
     let task = reload(state, task_id).await?;
@@ -1209,6 +1261,7 @@ async fn visible_task(
         .get(&task.hub_seq)
         .cloned()
         .ok_or_else(|| Problem::not_found("no task with that id"))?;
+    visible_hub(state, admin, req, &hub_id).await?;
     Ok((task, hub_id))
 }
 
@@ -1236,7 +1289,7 @@ async fn retry_task(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let (task, hub_id) = visible_task(&state, &admin, &path).await?;
+    let (task, hub_id) = visible_task(&state, &admin, &req, &path).await?;
     let (t, by) = (task.clone(), actor(&admin).to_string());
     let done = state
         .store
@@ -1258,7 +1311,7 @@ async fn cancel_task(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let (task, hub_id) = visible_task(&state, &admin, &path).await?;
+    let (task, hub_id) = visible_task(&state, &admin, &req, &path).await?;
     let (seq, by) = (task.seq, actor(&admin).to_string());
     let done = state
         .store
@@ -1280,7 +1333,7 @@ async fn approve_task(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let (task, hub_id) = visible_task(&state, &admin, &path).await?;
+    let (task, hub_id) = visible_task(&state, &admin, &req, &path).await?;
     let n = state
         .hubs
         .decide_held(&actor(&admin), &hub_id, Some(&task.id), true)
@@ -1301,7 +1354,7 @@ async fn update_hub(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     let change = views::hub_change(&json_body(body).await?)?;
     let hub = state.hubs.update(&actor(&admin), &hub.id, change).await?;
     Ok(HttpResponse::Ok().json(hub_view(&state, &hub).await?))
@@ -1313,7 +1366,7 @@ async fn disconnect_hub(
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
-    let hub = visible_hub(&state, &admin, &path).await?;
+    let hub = visible_hub(&state, &admin, &req, &path).await?;
     state.hubs.disconnect(&actor(&admin), &hub.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -1340,7 +1393,7 @@ async fn update_grant(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, grant_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     let known = known_assets(&state, &hub).await?;
     let change = views::grant_change(&json_body(body).await?, &known)?;
     let row = state
@@ -1363,7 +1416,7 @@ async fn delete_grant(
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
     let (hub_id, grant_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &hub_id).await?;
+    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
     state
         .hubs
         .delete_grant(&actor(&admin), &hub.id, &grant_id)

@@ -179,7 +179,7 @@ pub fn grants_of(conn: &mut AnyConnection, hub_seq: i64) -> StoreResult<Vec<Gran
 /// Hubs after `after_seq` in `seq` order, at most `limit`; only `owner`'s when given.
 pub fn list(
     conn: &mut AnyConnection,
-    owner: Option<&str>,
+    visible: Option<(&str, &[i64])>,
     after_seq: i64,
     limit: i64,
 ) -> StoreResult<Vec<HubRow>> {
@@ -189,10 +189,33 @@ pub fn list(
         .limit(limit)
         .select(HubRow::as_select())
         .into_boxed();
-    if let Some(o) = owner {
-        q = q.filter(hubs::owner.eq(o));
+    // Only the hubs this owner connected, and these others.
+    if let Some((owner, others)) = visible {
+        q = q.filter(hubs::owner.eq(owner).or(hubs::seq.eq_any(others.to_vec())));
     }
     Ok(q.load(conn)?)
+}
+
+/// The hub roles of the directory user with this address (its userName or one of its
+/// emails, case-folded): hub seq → `owner` or `collaborator`, from the members matched or
+/// granted to that user (as of their last match or reconcile).
+pub fn member_roles(
+    conn: &mut AnyConnection,
+    address_ci: &str,
+) -> StoreResult<std::collections::HashMap<i64, String>> {
+    use super::schema::members;
+    let Some(user) = super::members::match_user(conn, address_ci)? else {
+        return Ok(Default::default());
+    };
+    let rows: Vec<(i64, Option<String>)> = members::table
+        .filter(members::user_id.eq(user))
+        .filter(members::hub_role.is_not_null())
+        .select((members::hub_seq, members::hub_role))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, role)| Some((seq, role?)))
+        .collect())
 }
 
 /// What a hub's view counts.

@@ -471,3 +471,102 @@ both!(
         assert_eq!(app.admin(&root, Method::DELETE, &path, None).await.0, 404);
     }
 );
+
+both!(
+    hub_owners_through_members_manage_and_collaborators_read,
+    |app| async move {
+        let hub = app.connect_demo_hub().await;
+        let root = app.admin_token("root@example.com", "owner");
+        let seats = members(&app, &root, &hub.id, "&state=unmatched").await;
+        for (seat, address, role) in [
+            (&seats[0], "olga@corp.example", "owner"),
+            (&seats[1], "carl@corp.example", "collaborator"),
+        ] {
+            let user = id(&app.create_user(address).await);
+            let (status, body) = app
+                .admin(
+                    &root,
+                    Method::POST,
+                    &format!("/hubs/{}/members/{}/match", hub.id, id(seat)),
+                    Some(json!({"user_id": user, "hub_role": role})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let olga = app.admin_token("olga@corp.example", "admin");
+        let carl = app.admin_token("carl@corp.example", "admin");
+        let sam = app.admin_token("sam@corp.example", "admin");
+        let status = |token: &str, method: Method, path: String, body: Option<Value>| {
+            let (app, token) = (&app, token.to_string());
+            async move { app.admin(&token, method, &path, body).await.0 }
+        };
+        let hubs_of = |token: &str| {
+            let (app, token) = (&app, token.to_string());
+            async move {
+                let (_, list) = app.admin(&token, Method::GET, "/hubs", None).await;
+                list["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let members_path = format!("/hubs/{}/members", hub.id);
+        let sync_path = format!("/hubs/{}/sync", hub.id);
+        let grant = json!({"user_id": "x", "hub_role": "owner", "business_role": "ADMIN"});
+
+        assert_eq!(hubs_of(&carl).await, vec![hub.id.clone()]);
+        assert_eq!(hubs_of(&olga).await, vec![hub.id.clone()]);
+        assert!(hubs_of(&sam).await.is_empty());
+        assert_eq!(
+            status(&carl, Method::GET, members_path.clone(), None).await,
+            200
+        );
+        assert_eq!(
+            status(&carl, Method::POST, sync_path.clone(), None).await,
+            403
+        );
+        assert_eq!(
+            status(
+                &carl,
+                Method::POST,
+                format!("/hubs/{}/grants", hub.id),
+                Some(grant)
+            )
+            .await,
+            403
+        );
+        assert_eq!(
+            status(&olga, Method::GET, members_path.clone(), None).await,
+            200
+        );
+        assert_eq!(status(&olga, Method::POST, sync_path, None).await, 202);
+        assert_eq!(status(&sam, Method::GET, members_path, None).await, 403);
+        // The sync's task: the collaborator reads it, may not cancel it; the stranger sees none.
+        let (_, tasks) = app
+            .admin(
+                &carl,
+                Method::GET,
+                "/tasks?kind=sync_hub&status=pending",
+                None,
+            )
+            .await;
+        let task = tasks["data"][0]["id"]
+            .as_str()
+            .expect("the sync, visible")
+            .to_string();
+        assert_eq!(
+            status(&carl, Method::GET, format!("/tasks/{task}"), None).await,
+            200
+        );
+        assert_eq!(
+            status(&carl, Method::POST, format!("/tasks/{task}/cancel"), None).await,
+            403
+        );
+        assert_eq!(
+            status(&sam, Method::GET, format!("/tasks/{task}"), None).await,
+            404
+        );
+    }
+);
