@@ -205,6 +205,27 @@ pub fn claim(
     Ok(rows)
 }
 
+/// Is any task due for a claim now (the claim's conditions, less the one-per-person
+/// rule)? A read: idle workers ask this instead of trying a claim through the writer.
+pub fn any_due(conn: &mut AnyConnection, now: i64) -> StoreResult<bool> {
+    use super::schema::hubs;
+    let due = tasks::table
+        .inner_join(hubs::table.on(hubs::seq.eq(tasks::hub_seq)))
+        .filter(hubs::status.eq("active"))
+        .filter(
+            tasks::status
+                .eq_any([status::PENDING, status::DEFERRED])
+                .and(tasks::run_after.le(now))
+                .or(tasks::status
+                    .eq(status::RUNNING)
+                    .and(tasks::lease_until.lt(now))),
+        )
+        .select(tasks::seq)
+        .first::<i64>(conn)
+        .optional()?;
+    Ok(due.is_some())
+}
+
 /// Renews a lease; false when the task is no longer this claim's (fenced).
 pub fn heartbeat(
     conn: &mut AnyConnection,

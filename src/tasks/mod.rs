@@ -145,9 +145,18 @@ impl Engine {
                     }
                 }
                 Ok(None) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(self.inner.tuning.poll) => {}
-                        _ = stop.changed() => {}
+                    // Idle: look for due work with reads (no trip through SQLite's one
+                    // writer) until some appears, then claim again.
+                    loop {
+                        tokio::select! {
+                            () = tokio::time::sleep(self.inner.tuning.poll) => {}
+                            _ = stop.changed() => break,
+                        }
+                        let now = now_micros();
+                        match self.inner.store.read(move |c| tasks::any_due(c, now)).await {
+                            Ok(false) => {}
+                            Ok(true) | Err(_) => break,
+                        }
                     }
                 }
                 Err(e) => {

@@ -449,3 +449,43 @@ both!(
         assert_queued(1).await;
     }
 );
+
+both!(
+    idle_workers_see_due_work_with_a_read_exactly_when_a_claim_would_find_it,
+    |app| async move {
+        let due = |now: i64| {
+            let app = &app;
+            async move {
+                app.store
+                    .read(move |c| tasks::any_due(c, now))
+                    .await
+                    .unwrap()
+            }
+        };
+        let (hub, uid) = granted_user(&app, "ada@example.com").await;
+        assert!(!due(1_000).await, "nothing queued");
+        enqueue_user(&app, &uid).await;
+        assert!(due(1_000).await, "a pending task");
+        let seq = hub.seq;
+        app.store
+            .write(move |c| hubs::set_status(c, seq, hubs::status::NEEDS_REAUTH, None, 0))
+            .await
+            .unwrap();
+        assert!(!due(1_000).await, "its hub is paused");
+        app.store
+            .write(move |c| hubs::set_status(c, seq, hubs::status::ACTIVE, None, 0))
+            .await
+            .unwrap();
+        let claimed = claim(&app, 1_000, 1_000).await;
+        assert_eq!(claimed.len(), 1);
+        assert!(!due(1_500).await, "running under a live lease");
+        assert!(due(2_500).await, "its lease ran out");
+        let later = Outcome::Defer {
+            run_after: 10_000,
+            reason: "throttled".into(),
+        };
+        assert!(finish(&app, &claimed[0], later, 1_500).await);
+        assert!(!due(5_000).await, "deferred until later");
+        assert!(due(10_000).await);
+    }
+);
