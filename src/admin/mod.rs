@@ -1081,9 +1081,7 @@ async fn get_member(
     path: web::Path<(String, String)>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = admin_of(&req)?;
-    let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
+    let (_, hub, member_id) = member_route(&req, path, &state).await?;
     let seq = hub.seq;
     let (member, users) = state
         .store
@@ -1096,6 +1094,19 @@ async fn get_member(
     let member = member.ok_or_else(|| Problem::not_found("no member with that id on this hub"))?;
     let user = member.user_id.as_ref().and_then(|u| users.get(u));
     Ok(HttpResponse::Ok().json(views::member(&hub.id, &member, user)))
+}
+
+/// The caller, the hub (if the request may act on it) and the member id of a
+/// `/hubs/{hub_id}/members/{member_id}…` route.
+async fn member_route(
+    req: &HttpRequest,
+    path: web::Path<(String, String)>,
+    state: &AdminState,
+) -> Result<(Admin, HubRow, String), Problem> {
+    let admin = admin_of(req)?;
+    let (hub_id, member_id) = path.into_inner();
+    let hub = visible_hub(state, &admin, req, &hub_id).await?;
+    Ok((admin, hub, member_id))
 }
 
 /// A member as the admin API shows it, with its matched user.
@@ -1120,9 +1131,7 @@ async fn match_member(
     body: web::Bytes,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = admin_of(&req)?;
-    let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
+    let (admin, hub, member_id) = member_route(&req, path, &state).await?;
     let (user_id, hub_role) = views::member_match(&json_body(body).await?)?;
     let m = state
         .members
@@ -1137,9 +1146,7 @@ async fn exempt_member(
     body: web::Bytes,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = admin_of(&req)?;
-    let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
+    let (admin, hub, member_id) = member_route(&req, path, &state).await?;
     let reason = views::exemption_reason(&json_body(body).await?)?;
     let m = state
         .members
@@ -1153,9 +1160,7 @@ async fn end_exemption(
     path: web::Path<(String, String)>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = admin_of(&req)?;
-    let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
+    let (admin, hub, member_id) = member_route(&req, path, &state).await?;
     let m = state
         .members
         .end_exemption(&actor(&admin), &hub.id, &member_id)
@@ -1168,9 +1173,7 @@ async fn remove_member(
     path: web::Path<(String, String)>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = admin_of(&req)?;
-    let (hub_id, member_id) = path.into_inner();
-    let hub = visible_hub(&state, &admin, &req, &hub_id).await?;
+    let (admin, hub, member_id) = member_route(&req, path, &state).await?;
     let task = state
         .members
         .remove(&actor(&admin), &hub.id, &member_id)
