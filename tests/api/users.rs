@@ -602,3 +602,41 @@ both!(
         assert_scim_error(r, 415, None).await;
     }
 );
+
+both!(
+    sort_order_names_either_direction_in_any_case,
+    |app| async move {
+        for name in ["b@example.com", "a@example.com", "c@example.com"] {
+            app.create_user(name).await;
+        }
+        let order = |query: &str| {
+            let app = &app;
+            let query = query.to_string();
+            async move {
+                let r = app.get(&format!("/Users?sortBy=userName&{query}")).await;
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                let names: Vec<String> = body["Resources"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|u| u["userName"].as_str().unwrap().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (status, names)
+            }
+        };
+        let up = vec!["a@example.com", "b@example.com", "c@example.com"];
+        let down: Vec<&str> = up.iter().rev().copied().collect();
+
+        assert_eq!(
+            order("sortOrder=ascending").await,
+            (200, up.iter().map(|s| s.to_string()).collect())
+        );
+        assert_eq!(order("sortOrder=Ascending").await.1, up);
+        assert_eq!(order("sortOrder=descending").await.1, down);
+        assert_eq!(order("sortOrder=DESCENDING").await.1, down);
+        assert_eq!(order("sortOrder=upwards").await.0, 400);
+    }
+);
