@@ -391,7 +391,10 @@ fn main() {
         }
         // The first sync is done before the clock starts (without workers it waits).
         let waiting = Instant::now();
-        while opts.workers > 0 {
+        loop {
+            if opts.workers == 0 {
+                break;
+            }
             let (_, t) = call(
                 &client,
                 reqwest::Method::GET,
