@@ -353,7 +353,7 @@ both!(
             case(
                 M::POST,
                 "/Groups",
-                Some(json!({"displayName": " \t "})),
+                Some(json!({"displayName": "   "})),
                 400,
                 Some("invalidValue"),
             ),
