@@ -127,16 +127,16 @@ impl Members {
                         "the member is exempted: end the exemption first".into(),
                     ));
                 }
-                let exists: Option<i64> = schema::users::table
+                let Some(user_seq) = schema::users::table
                     .filter(schema::users::id.eq(&user_id))
                     .select(schema::users::seq)
-                    .first(c)
-                    .optional()?;
-                if exists.is_none() {
+                    .first::<i64>(c)
+                    .optional()?
+                else {
                     return Err(ServiceError::invalid_value(format!(
                         "user_id: no user {user_id:?}"
                     )));
-                }
+                };
                 if let Some(other) = members::for_user(c, m.hub_seq, &user_id)? {
                     if other.seq != m.seq {
                         return Err(ServiceError::Conflict(format!(
@@ -150,7 +150,7 @@ impl Members {
                 m.state = state::ONBOARDED.into();
                 m.updated_at = e.now;
                 let m = members::save(c, &m)?;
-                reconcile_user(c, Some(&user_id), e)?;
+                tasks::enqueue_for_user(c, user_seq, &user_id, e)?;
                 Ok(m)
             })
             .await?;

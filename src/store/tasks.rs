@@ -73,6 +73,20 @@ pub struct Enqueue<'a> {
     pub now: i64,
 }
 
+impl Enqueue<'_> {
+    /// The binds of a new task's `triggered_by, max_attempts, run_after, created_at,
+    /// updated_at`, in that order.
+    fn binds(&self) -> [Lit; 5] {
+        [
+            Lit::Text(self.triggered_by.to_string()),
+            Lit::Int(self.max_attempts.into()),
+            Lit::Int(self.now),
+            Lit::Int(self.now),
+            Lit::Int(self.now),
+        ]
+    }
+}
+
 fn new_id_sql(conn: &AnyConnection) -> &'static str {
     match conn {
         AnyConnection::Sqlite(_) => "lower(hex(randomblob(16)))",
@@ -98,13 +112,7 @@ fn enqueue_pairs(
          ON CONFLICT DO NOTHING",
         new_id_sql(conn)
     );
-    let mut all = vec![
-        Lit::Text(e.triggered_by.to_string()),
-        Lit::Int(e.max_attempts.into()),
-        Lit::Int(e.now),
-        Lit::Int(e.now),
-        Lit::Int(e.now),
-    ];
+    let mut all = e.binds().to_vec();
     all.append(&mut binds);
     Ok(RawQuery::marked(&sql, all).execute(conn)?)
 }
@@ -510,14 +518,7 @@ pub fn enqueue_sync(
     );
     RawQuery::marked(
         &sql,
-        vec![
-            Lit::Int(hub_seq),
-            Lit::Text(e.triggered_by.to_string()),
-            Lit::Int(e.max_attempts.into()),
-            Lit::Int(e.now),
-            Lit::Int(e.now),
-            Lit::Int(e.now),
-        ],
+        [Lit::Int(hub_seq)].into_iter().chain(e.binds()).collect(),
     )
     .execute(conn)?;
     Ok(tasks::table
@@ -565,17 +566,15 @@ pub fn enqueue_removal(
     );
     RawQuery::marked(
         &sql,
-        vec![
+        [
             Lit::Int(hub_seq),
             Lit::OptText(user_id.map(str::to_string)),
             Lit::Text(member_id.to_string()),
             Lit::Text(email.to_string()),
-            Lit::Text(e.triggered_by.to_string()),
-            Lit::Int(e.max_attempts.into()),
-            Lit::Int(e.now),
-            Lit::Int(e.now),
-            Lit::Int(e.now),
-        ],
+        ]
+        .into_iter()
+        .chain(e.binds())
+        .collect(),
     )
     .execute(conn)?;
     waiting(conn)?.ok_or(super::StoreError::NotFound)
@@ -815,14 +814,7 @@ pub fn enqueue_due_syncs(conn: &mut AnyConnection, e: Enqueue<'_>) -> StoreResul
     );
     Ok(RawQuery::marked(
         &sql,
-        vec![
-            Lit::Text(e.triggered_by.to_string()),
-            Lit::Int(e.max_attempts.into()),
-            Lit::Int(e.now),
-            Lit::Int(e.now),
-            Lit::Int(e.now),
-            Lit::Int(e.now),
-        ],
+        e.binds().into_iter().chain([Lit::Int(e.now)]).collect(),
     )
     .execute(conn)?)
 }
