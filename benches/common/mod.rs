@@ -104,9 +104,11 @@ pub fn token(db_url: &str) -> String {
         .to_string()
 }
 
-/// `hubbridge serve` (release) with one worker pinned to core 1; `env` adds settings.
+/// `hubbridge serve` (release) with one worker pinned to core 1; `env` adds settings. The
+/// server logs warnings to stderr; `BENCH_SERVER_LOG=info` (or any level) to see more.
 pub fn start_server(db_url: &str, env: &[(&str, &str)]) -> Server {
     let port = free_port();
+    let level = std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into());
     let child = Command::new("taskset")
         .args(["-c", "1"])
         .arg(hubbridge())
@@ -114,7 +116,7 @@ pub fn start_server(db_url: &str, env: &[(&str, &str)]) -> Server {
         .env("HUBBRIDGE__SERVER__PORT", port.to_string())
         .env("HUBBRIDGE__SERVER__WORKERS", "1")
         .env("HUBBRIDGE__DATABASE__URL", db_url)
-        .env("HUBBRIDGE__LOG__LEVEL", "warn")
+        .env("HUBBRIDGE__LOG__LEVEL", level)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()

@@ -251,6 +251,9 @@ pub struct Stats {
     /// Requests whose URL (path or query string) carried a token or a secret parameter
     /// (`access_token`, `input_token`, `client_secret`, …). Only counted, never recorded.
     pub secrets_in_url: u64,
+    /// Counted calls by method and endpoint (`GET pending_users`, `POST business_role_request`…),
+    /// throttled ones included: where a client's calls went.
+    pub by_endpoint: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -854,8 +857,13 @@ impl World {
         }
         self.stats.graph_calls += 1;
         let bucket = self.bucket_of(&req.segments, &tok);
-        self.admit(&tok, now, headers, &bucket)?;
         let endpoint = endpoint_name(req, self);
+        *self
+            .stats
+            .by_endpoint
+            .entry(format!("{} {endpoint}", req.method.upper()))
+            .or_default() += 1;
+        self.admit(&tok, now, headers, &bucket)?;
         self.injected_fault(req, &endpoint)?;
         self.route(req, &tok)
     }

@@ -1,0 +1,2 @@
+DROP INDEX tasks_leased;
+DROP INDEX tasks_ready;
