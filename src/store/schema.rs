@@ -167,6 +167,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         finished_at -> Nullable<BigInt>,
+        settled_claim -> Nullable<Integer>,
     }
 }
 

@@ -59,11 +59,22 @@ pub struct TaskRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// The claim whose attempt ended with the person's state in Meta fully known (see
+    /// [`Outcome::Defer`]); behind `claims - 1`, the next attempt re-reads the person first.
+    pub settled_claim: Option<i32>,
+}
+
+impl TaskRow {
+    /// Whether an earlier attempt may have acted in Meta without recording it (a crash, a
+    /// lost lease, a call whose answer never came): then this attempt reads first.
+    pub fn may_have_acted(&self) -> bool {
+        self.claims > 1 && self.settled_claim != Some(self.claims - 1)
+    }
 }
 
 const COLUMNS: &str = "seq, id, hub_seq, kind, user_id, member_id, email, triggered_by, status, \
      attempts, claims, max_attempts, run_after, lease_until, status_reason, last_error, progress, \
-     approved, created_at, updated_at, finished_at";
+     approved, created_at, updated_at, finished_at, settled_claim";
 
 /// What every enqueue needs besides the task's subject.
 #[derive(Debug, Clone, Copy)]
@@ -296,10 +307,13 @@ pub enum Outcome {
         error: String,
     },
     /// Wait until `run_after` (status `deferred`) without using up attempts: Meta throttles,
-    /// or a restriction lasts. The attempt is given back.
+    /// or a restriction lasts. The attempt is given back. `settled`: every call of the
+    /// attempt has a known outcome (Meta refused the last one, or it was never sent) and what
+    /// it learnt is saved, so the next attempt need not re-read the person before acting.
     Defer {
         run_after: i64,
         reason: String,
+        settled: bool,
     },
     /// Given up: `failed`, with Meta's message.
     Failed {
@@ -407,7 +421,11 @@ pub fn finish(
                 tasks::updated_at.eq(now),
             ))
             .execute(conn)?,
-        Outcome::Defer { run_after, reason } => diesel::update(target)
+        Outcome::Defer {
+            run_after,
+            reason,
+            settled,
+        } => diesel::update(target)
             .set((
                 tasks::status.eq(status::DEFERRED),
                 tasks::attempts.eq(task.attempts - 1),
@@ -415,6 +433,7 @@ pub fn finish(
                 tasks::lease_until.eq(None::<i64>),
                 tasks::status_reason.eq(Some(reason)),
                 tasks::updated_at.eq(now),
+                tasks::settled_claim.eq(settled.then_some(task.claims).or(task.settled_claim)),
             ))
             .execute(conn)?,
         Outcome::Failed { reason, error } => diesel::update(target)
@@ -434,6 +453,8 @@ pub fn finish(
                 tasks::lease_until.eq(None::<i64>),
                 tasks::status_reason.eq(Some(reason)),
                 tasks::updated_at.eq(now),
+                // Held before its removal was sent, with the person as last read.
+                tasks::settled_claim.eq(Some(task.claims)),
             ))
             .execute(conn)?,
     };
@@ -448,6 +469,8 @@ pub fn release(conn: &mut AnyConnection, task: &TaskRow, now: i64) -> StoreResul
         &Outcome::Defer {
             run_after: now,
             reason: "given back at shutdown".into(),
+            // A call may have been under way.
+            settled: false,
         },
         now,
     )

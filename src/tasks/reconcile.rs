@@ -109,7 +109,16 @@ async fn reconcile(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
     }
     let target = access::effective(&state.grants, state.user.as_ref().map(|(u, _)| u));
     row.hub_role = target.as_ref().map(|t| t.hub_role.as_str().to_string());
-    converge(engine, task, &state.hub, &auth, &mut row, target.as_ref()).await
+    let stored = state.member.clone();
+    converge(
+        engine,
+        task,
+        &state.hub,
+        &auth,
+        (&mut row, stored),
+        target.as_ref(),
+    )
+    .await
 }
 
 /// `remove_member`: an owner asked for a member's seat and asset tasks to be revoked in
@@ -163,7 +172,8 @@ async fn remove_member(engine: &Engine, task: &TaskRow) -> Result<(), Outcome> {
         )));
     }
     let auth = hub_auth(engine, &hub)?;
-    converge(engine, task, &hub, &auth, &mut row, None).await
+    let stored = Some(row.clone());
+    converge(engine, task, &hub, &auth, (&mut row, stored), None).await
 }
 
 /// A grant of the hub that gives `user_id` access now (the first), if one does.
@@ -186,31 +196,47 @@ pub fn granting(
 /// something unexpected ("already so", or the person changed meanwhile), at most three
 /// rounds, saving the member after every call. Removals pass the safeguard unless the task
 /// is approved.
+/// `member`: the row to bring in line, and the row as the store holds it (none yet: a new
+/// member), so that a save changing nothing is skipped.
 async fn converge(
     engine: &Engine,
     task: &TaskRow,
     hub: &HubRow,
     auth: &GraphAuth,
-    row: &mut MemberRow,
+    member: (&mut MemberRow, Option<MemberRow>),
     target: Option<&access::Access>,
 ) -> Result<(), Outcome> {
-    if task.claims > 1 {
+    let (row, stored) = member;
+    let mut saved = Saved { row: stored };
+    if task.may_have_acted() {
         if let Err(e) = refresh(engine, auth, hub, row).await {
             return Err(outcome_for(engine, task, hub, e).await);
         }
     }
+    // From here every call's outcome is known and recorded until one fails in a way that
+    // leaves it unknown (a timeout, a 5xx): a deferral after a refusal is `settled`.
+    let settle = |o: Outcome| match o {
+        Outcome::Defer {
+            run_after, reason, ..
+        } => Outcome::Defer {
+            run_after,
+            reason,
+            settled: true,
+        },
+        other => other,
+    };
     // Plan, act, and plan again when Meta said something we did not expect ("already
     // so", or the person changed meanwhile): at most three rounds.
     for _round in 0..3 {
         let view = view_of(row);
         let calls = access::plan(target, &view);
         if calls.is_empty() {
-            save(engine, task, row).await?;
+            saved.save(engine, task, row, None).await?;
             return Ok(());
         }
         if calls.iter().any(Call::is_removal) && !task.approved {
             if let Some(reason) = safeguard(engine, task, hub).await? {
-                save(engine, task, row).await?;
+                saved.save(engine, task, row, None).await?;
                 return Err(Outcome::Held { reason });
             }
         }
@@ -226,13 +252,18 @@ async fn converge(
             }
             match perform(engine, auth, hub, row, &call).await {
                 Ok(new_id) => {
-                    record(engine, task, hub, &call, row, "ok").await;
                     let after = access::apply(&view_of(row), &call, || new_id);
                     set_view(row, &after);
-                    save(engine, task, row).await?;
+                    // The call's record and what it changed, in one write.
+                    let logged = describe_call(task, hub, &call, row, "ok");
+                    saved.save(engine, task, row, Some(logged)).await?;
                 }
                 Err(e) => {
-                    record(engine, task, hub, &call, row, &format!("error: {e}")).await;
+                    record(
+                        engine,
+                        describe_call(task, hub, &call, row, &format!("error: {e}")),
+                    )
+                    .await;
                     if matches!(e, GraphError::NotFoundOrInvalidParam { .. }) {
                         // "Does not exist" or "already a member": the lists decide.
                         if let Err(e) = refresh(engine, auth, hub, row).await {
@@ -247,19 +278,20 @@ async fn converge(
                             .insert(object);
                         continue;
                     }
-                    return Err(outcome_for(engine, task, hub, e).await);
+                    saved.save(engine, task, row, None).await?;
+                    return Err(settle(outcome_for(engine, task, hub, e).await));
                 }
             }
         }
         if let Some((_, e)) = held {
-            save(engine, task, row).await?;
-            return Err(outcome_for(engine, task, hub, e).await);
+            saved.save(engine, task, row, None).await?;
+            return Err(settle(outcome_for(engine, task, hub, e).await));
         }
         // Everything planned went through (the next round confirms nothing is left), or
         // Meta disagreed and the member was read again (the next round plans from that).
         let _ = replan;
     }
-    save(engine, task, row).await?;
+    saved.save(engine, task, row, None).await?;
     Err(failed(
         "Meta's answers kept disagreeing with what its lists show; see the task's calls",
     ))
@@ -568,17 +600,50 @@ fn set_view(row: &mut MemberRow, view: &MemberView) {
 }
 
 /// Stores the member (inserting it the first time: `row.seq` is then set).
-async fn save(engine: &Engine, task: &TaskRow, row: &mut MemberRow) -> Result<(), Outcome> {
-    row.updated_at = now_micros();
-    let stored = row.clone();
-    let saved = engine
-        .inner
-        .store
-        .write(move |c| members::save(c, &stored))
-        .await
-        .map_err(|e| store_outcome(engine, task, e))?;
-    row.seq = saved.seq;
-    Ok(())
+/// The member row as the store last held it: a save that would change nothing (but the
+/// time) is skipped, one that follows a Graph call writes the call's record with it.
+struct Saved {
+    row: Option<MemberRow>,
+}
+
+impl Saved {
+    async fn save(
+        &mut self,
+        engine: &Engine,
+        task: &TaskRow,
+        row: &mut MemberRow,
+        call: Option<CallRecord>,
+    ) -> Result<(), Outcome> {
+        let unchanged = self.row.as_ref().is_some_and(|s| {
+            MemberRow {
+                updated_at: s.updated_at,
+                ..row.clone()
+            } == *s
+        });
+        if unchanged && call.is_none() {
+            return Ok(());
+        }
+        if !unchanged {
+            row.updated_at = now_micros();
+        }
+        let stored = (!unchanged).then(|| row.clone());
+        let saved = engine
+            .inner
+            .store
+            .write(move |c| {
+                if let Some(call) = call {
+                    call.insert(c)?;
+                }
+                stored.map(|r| members::save(c, &r)).transpose()
+            })
+            .await
+            .map_err(|e| store_outcome(engine, task, e))?;
+        if let Some(saved) = saved {
+            row.seq = saved.seq;
+            self.row = Some(saved);
+        }
+        Ok(())
+    }
 }
 
 /// Reads the person as Meta lists them now (active people, then invitations for the
@@ -751,36 +816,53 @@ fn describe(call: &Call, hub: &str, email: &str) -> (String, String) {
     }
 }
 
-/// Appends a call to the task's log; a failure to log only warns.
-async fn record(
-    engine: &Engine,
+/// One line of a task's call log.
+struct CallRecord {
+    task_seq: i64,
+    attempt: i32,
+    request: String,
+    target: String,
+    outcome: String,
+}
+
+impl CallRecord {
+    fn insert(self, c: &mut crate::store::AnyConnection) -> Result<(), StoreError> {
+        use diesel::prelude::*;
+        use schema::task_calls::dsl as t;
+        diesel::insert_into(t::task_calls)
+            .values((
+                t::task_seq.eq(self.task_seq),
+                t::attempt.eq(self.attempt),
+                t::request.eq(self.request),
+                t::target.eq(self.target),
+                t::outcome.eq(self.outcome),
+                t::at.eq(now_micros()),
+            ))
+            .execute(c)?;
+        Ok(())
+    }
+}
+
+fn describe_call(
     task: &TaskRow,
     hub: &HubRow,
     call: &Call,
     row: &MemberRow,
     outcome: &str,
-) {
-    use diesel::prelude::*;
+) -> CallRecord {
     let (request, target) = describe(call, &hub.business_id, &row.email);
-    let (task_seq, attempt, outcome) = (task.seq, task.attempts, outcome.to_string());
-    let r = engine
-        .inner
-        .store
-        .write(move |c| {
-            use schema::task_calls::dsl as t;
-            diesel::insert_into(t::task_calls)
-                .values((
-                    t::task_seq.eq(task_seq),
-                    t::attempt.eq(attempt),
-                    t::request.eq(request),
-                    t::target.eq(target),
-                    t::outcome.eq(outcome),
-                    t::at.eq(now_micros()),
-                ))
-                .execute(c)
-                .map_err(StoreError::from)
-        })
-        .await;
+    CallRecord {
+        task_seq: task.seq,
+        attempt: task.attempts,
+        request,
+        target,
+        outcome: outcome.to_string(),
+    }
+}
+
+/// Appends a failed call to the task's log; a failure to log only warns.
+async fn record(engine: &Engine, call: CallRecord) {
+    let r = engine.inner.store.write(move |c| call.insert(c)).await;
     if let Err(e) = r {
         tracing::warn!(error = %e, "could not record a task's Graph call");
     }
@@ -850,10 +932,12 @@ fn classify(engine: &Engine, task: &TaskRow, e: GraphError) -> Outcome {
         GraphError::Throttled { retry_after, .. } => Outcome::Defer {
             run_after: later(*retry_after),
             reason: format!("throttled: {e}"),
+            settled: false,
         },
         GraphError::TokenInvalid { .. } => Outcome::Defer {
             run_after: now,
             reason: format!("paused until the hub's token is replaced: {e}"),
+            settled: false,
         },
         GraphError::NewSystemUserRestriction { .. } => Outcome::Defer {
             run_after: later(std::time::Duration::from_secs(24 * 3600)),
@@ -861,11 +945,13 @@ fn classify(engine: &Engine, task: &TaskRow, e: GraphError) -> Outcome {
                 "Meta does not yet let this hub's system user manage people (new system users \
                  are restricted for at least seven days); retried daily: {e}"
             ),
+            settled: false,
         },
         GraphError::InvitationLimit { retry_after, .. }
         | GraphError::PolicyBlocked { retry_after, .. } => Outcome::Defer {
             run_after: later(*retry_after),
             reason: e.to_string(),
+            settled: false,
         },
         GraphError::LastAdmin { .. } | GraphError::Config { .. } => Outcome::Failed {
             reason: e.to_string(),

@@ -975,8 +975,15 @@ both!(a_throttled_page_holds_only_its_own_work, |app| async move {
         );
     }
 
+    let reads = |stats: &Value| stats["by_endpoint"]["GET business_users"].as_u64();
+    let before = reads(&app.sandbox.stats().await);
     converge(&app, 40).await;
     assert_eq!(analyzing(&holders(&app, slow).await), 4);
+    assert_eq!(
+        reads(&app.sandbox.stats().await),
+        before,
+        "Meta refused the deferred calls: nothing to re-read before they go again"
+    );
     let throttled = app.sandbox.stats().await["throttled"].as_u64().unwrap_or(0);
     assert!(
         (1..=2).contains(&throttled),

@@ -249,6 +249,7 @@ both!(
         let defer = Outcome::Defer {
             run_after: 90_000,
             reason: "throttled by Meta".into(),
+            settled: false,
         };
         assert!(finish(&app, &again, defer, 51_000).await);
         let third = claim(&app, 90_000, 30_000_000).await.remove(0);
@@ -257,6 +258,43 @@ both!(
             (2, 3),
             "the deferred attempt was given back; claims only grow"
         );
+        assert!(third.may_have_acted(), "an unsettled deferral: read first");
+    }
+);
+
+both!(
+    only_a_settled_deferral_spares_the_next_attempt_a_read,
+    |app| async move {
+        let (_, uid) = granted_user(&app, "ada@example.com").await;
+        enqueue_user(&app, &uid).await;
+        let first = claim(&app, 1_000, 30_000_000).await.remove(0);
+        assert!(
+            !first.may_have_acted(),
+            "a first attempt has nothing before it"
+        );
+        let refused = Outcome::Defer {
+            run_after: 2_000,
+            reason: "throttled by Meta".into(),
+            settled: true,
+        };
+        assert!(finish(&app, &first, refused, 1_500).await);
+        let second = claim(&app, 2_000, 1_000).await.remove(0);
+        assert_eq!(second.claims, 2);
+        assert!(
+            !second.may_have_acted(),
+            "the attempt before ended knowing everything"
+        );
+        // That attempt dies mid-call: its lease runs out and the work is taken over.
+        let third = claim(&app, 4_000, 30_000_000).await.remove(0);
+        assert_eq!((third.seq, third.claims), (second.seq, 3));
+        assert!(third.may_have_acted(), "a lost lease: read first");
+        let retry = Outcome::Retry {
+            run_after: 5_000,
+            error: "timed out".into(),
+        };
+        assert!(finish(&app, &third, retry, 4_500).await);
+        let fourth = claim(&app, 5_000, 30_000_000).await.remove(0);
+        assert!(fourth.may_have_acted(), "a timeout: read first");
     }
 );
 
@@ -483,6 +521,7 @@ both!(
         let later = Outcome::Defer {
             run_after: 10_000,
             reason: "throttled".into(),
+            settled: false,
         };
         assert!(finish(&app, &claimed[0], later, 1_500).await);
         assert!(!due(5_000).await, "deferred until later");
