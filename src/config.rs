@@ -78,6 +78,11 @@ pub struct EngineSettings {
     pub retry_cap_secs: u64,
     /// How often an idle worker looks for due tasks, in milliseconds.
     pub poll_ms: u64,
+    /// While this many SCIM requests are in flight, workers wait before claiming more work
+    /// (the IdP's pushes get the server first); 0: never.
+    pub give_way_at: usize,
+    /// The longest a worker waits so, per claim, in milliseconds.
+    pub give_way_max_ms: u64,
 }
 
 impl CryptoSettings {
@@ -280,6 +285,9 @@ impl Settings {
         }
         if !(10..=60_000).contains(&self.engine.poll_ms) {
             return fail("engine.poll_ms", "must be between 10 and 60000");
+        }
+        if self.engine.give_way_max_ms > 60_000 {
+            return fail("engine.give_way_max_ms", "must be at most 60000");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "is not a valid tracing filter (try \"info\")");

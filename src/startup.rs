@@ -54,6 +54,7 @@ impl Application {
             );
         }
         let graph = GraphClient::new(GraphConfig::from_settings(&settings.meta))?;
+        let load = crate::tasks::ScimLoad::default();
         let engine = Engine::new(
             store.clone(),
             graph.clone(),
@@ -64,9 +65,10 @@ impl Application {
                 retry_base: Duration::from_millis(settings.engine.retry_base_ms),
                 retry_cap: Duration::from_secs(settings.engine.retry_cap_secs),
             },
+            load.clone(),
         );
         let hubs = Hubs::new(store.clone(), graph, secrets, settings.engine.max_attempts);
-        let server = run(listener, settings, store.clone(), hubs.clone())?;
+        let server = run(listener, settings, store.clone(), hubs.clone(), load)?;
         Ok(Application {
             port,
             server,
@@ -134,6 +136,7 @@ fn run(
     settings: Settings,
     store: Store,
     hubs: Hubs,
+    load: crate::tasks::ScimLoad,
 ) -> anyhow::Result<Server> {
     let public_url = Some(settings.server.public_url.clone()).filter(|u| !u.is_empty());
     let scim_state = web::Data::new(ScimState {
@@ -142,6 +145,7 @@ fn run(
         public_url,
         trust_forwarded_headers: settings.server.trust_forwarded_headers,
         max_body_bytes: settings.server.max_body_bytes,
+        load,
     });
     let tokens = web::Data::new(TokenCache::new(
         Tokens::new(store.clone()),

@@ -29,6 +29,19 @@ pub struct ScimState {
     /// `server.trust_forwarded_headers`: a proxy in front sets `X-Forwarded-*`/`Host`.
     pub trust_forwarded_headers: bool,
     pub max_body_bytes: usize,
+    /// SCIM requests in flight, which the engine gives way to.
+    pub load: crate::tasks::ScimLoad,
+}
+
+/// Counts the request in [`ScimState::load`] while it is served.
+async fn count_in_flight(
+    req: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let _serving = req
+        .app_data::<web::Data<ScimState>>()
+        .map(|s| s.load.enter());
+    next.call(req).await
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ScimError> {
@@ -62,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2")
             .wrap(middleware::from_fn(auth::require_token))
+            .wrap(middleware::from_fn(count_in_flight))
             // `/Users/` is `/Users` (clients built from Microsoft's reference collection
             // send the slash); a trailing slash is dropped before routing.
             .wrap(middleware::NormalizePath::new(

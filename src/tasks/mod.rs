@@ -8,8 +8,11 @@
 //! next attempt re-reads the person in Meta before acting, so an interrupted call is not
 //! repeated blindly).
 
+mod give_way;
 mod reconcile;
 mod sync;
+
+pub use give_way::{InFlight, ScimLoad};
 
 pub use reconcile::{grant_of, granting, preview, GrantEdit, Preview};
 
@@ -45,18 +48,21 @@ struct Inner {
     secrets: Option<Arc<SecretBox>>,
     settings: EngineSettings,
     tuning: Tuning,
+    load: ScimLoad,
     stop: watch::Sender<bool>,
 }
 
 impl Engine {
     /// `secrets`: from `crypto.key`; without it tasks that need a hub's token fail with a
-    /// message naming the setting.
+    /// message naming the setting. `load`: the SCIM requests in flight, which the workers
+    /// give way to (`engine.give_way_at`).
     pub fn new(
         store: Store,
         graph: GraphClient,
         secrets: Option<Arc<SecretBox>>,
         settings: EngineSettings,
         tuning: Tuning,
+        load: ScimLoad,
     ) -> Engine {
         let (stop, _) = watch::channel(false);
         Engine {
@@ -66,6 +72,7 @@ impl Engine {
                 secrets,
                 settings,
                 tuning,
+                load,
                 stop,
             }),
         }
@@ -130,7 +137,12 @@ impl Engine {
     async fn work(&self, n: usize) {
         let mut stop = self.inner.stop.subscribe();
         tracing::debug!(worker = n, "engine worker started");
+        let (at, max) = (
+            self.inner.settings.give_way_at,
+            Duration::from_millis(self.inner.settings.give_way_max_ms),
+        );
         while !*stop.borrow() {
+            give_way::give_way(&self.inner.load, at, max).await;
             match self.claim_one().await {
                 Ok(Some(task)) => {
                     tokio::select! {

@@ -528,3 +528,30 @@ both!(
         assert!(due(10_000).await);
     }
 );
+
+both!(
+    task_ids_are_opaque_hex_in_the_order_tasks_were_queued,
+    |app| async move {
+        let (hub, ada) = granted_user(&app, "ada@example.com").await;
+        assert_eq!(enqueue_user(&app, &ada).await, 1);
+        let first = claim(&app, 1_000, 30_000_000).await.remove(0);
+        assert!(finish(&app, &first, Outcome::Completed, 2_000).await);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        assert_eq!(enqueue_user(&app, &ada).await, 1);
+        let all = tasks_of(&app, &hub).await;
+        assert_eq!(all.len(), 2);
+        for t in &all {
+            assert!(
+                t.id.len() == 32
+                    && t.id
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+                "{}",
+                t.id
+            );
+        }
+        // Time first: new ids land at the end of the id index.
+        assert!(all[0].id < all[1].id, "{} then {}", all[0].id, all[1].id);
+        assert_ne!(all[0].id[16..], all[1].id[16..], "a random tail");
+    }
+);
