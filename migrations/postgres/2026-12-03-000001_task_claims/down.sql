@@ -1,2 +1,3 @@
+DROP INDEX tasks_running_person;
 DROP INDEX tasks_leased;
 DROP INDEX tasks_ready;
