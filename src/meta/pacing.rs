@@ -83,6 +83,10 @@ struct Stamp {
     id: u64,
     sent: Instant,
     done: Option<Instant>,
+    /// The answer's usage header named this bucket: Meta counted the call here. A call on a
+    /// node not seen yet is stamped in every bucket of its token (cautious) but may have
+    /// counted elsewhere (a Page's own bucket); only confirmed calls prove a budget.
+    confirmed: bool,
 }
 
 #[derive(Default)]
@@ -199,7 +203,9 @@ impl Bucket {
         let proven = self
             .calls
             .iter()
-            .filter(|c| c.done.is_some_and(|d| d <= sent) && later(c.sent, window) > recv)
+            .filter(|c| {
+                c.confirmed && c.done.is_some_and(|d| d <= sent) && later(c.sent, window) > recv
+            })
             .count()
             + weight.max(1);
         self.estimates
@@ -217,6 +223,7 @@ impl Bucket {
                 id,
                 sent,
                 done: None,
+                confirmed: false,
             },
         );
     }
@@ -454,6 +461,7 @@ impl Pacer {
             }
             for c in b.calls.iter_mut().filter(|c| ids.contains(&c.id)) {
                 c.done = Some(recv);
+                c.confirmed = true;
             }
             b.observe(usage, ticket.sent, recv, window, ticket.weight as usize);
             if let Some(p) = pause {
@@ -539,7 +547,16 @@ impl Pacer {
         });
         let wait = wait.min(MAX_HOLD);
         for k in keys {
-            let b = st.buckets.entry(k).or_default();
+            let b = st.buckets.entry(k.clone()).or_default();
+            // What this client believed when Meta said no: tells a budget that shrank from a
+            // client that overran its own.
+            tracing::info!(
+                pacing.bucket = %k,
+                pacing.calls_in_window = b.calls.len(),
+                pacing.budget_estimate = b.estimate().map(|e| e as u64),
+                pacing.last_usage = b.usage,
+                "throttled: this client's view of the bucket"
+            );
             b.blocked_until = Some(later(now, wait));
             b.streak = b.streak.saturating_add(1);
             // The budget may have changed: learn it again.
@@ -618,6 +635,7 @@ mod tests {
             b.observe(usage, sent, sent, window, 1);
             if let Some(c) = b.calls.iter_mut().find(|c| c.id == k) {
                 c.done = Some(sent);
+                c.confirmed = true;
             }
         }
         let est = b.estimate().unwrap_or_default();
@@ -691,6 +709,43 @@ mod tests {
             call_on("999"),
             Err(GraphError::Throttled { scope: ThrottleScope::Business(id), .. }) if id == "5550001"
         ));
+    }
+
+    #[test]
+    fn calls_counted_in_another_object_bucket_prove_nothing_about_the_business_budget() {
+        // The engine bench's first sync: asset reads on Pages not seen yet are stamped in the
+        // business's bucket (cautious), but Meta counts them in each Page's own bucket. When
+        // they counted as proof, a business header at 0 % "proved" a budget 25 % too high
+        // and the burst that followed was throttled.
+        let p = Pacer::new(PacingConfig::default(), Duration::from_secs(30));
+        let business = |usage: f64| UsageReport {
+            business: vec![crate::meta::BucUsage {
+                object_id: "5550001".into(),
+                kind: Some("business_management".into()),
+                usage,
+                regain_after: None,
+            }],
+            ..UsageReport::default()
+        };
+        let first = ticket(&p, 1);
+        p.complete(&first, &business(0.0));
+        for page in 0..30 {
+            let node = format!("page{page}");
+            let t = futures_util::FutureExt::now_or_never(p.acquire("tok", Some(&node), None, 1))
+                .expect("no wait")
+                .expect("admitted");
+            assert!(t.keys.contains(&"buc:5550001".to_string()), "cautious");
+            p.complete(&t, &usage_of(&node, "pages"));
+        }
+        let second = ticket(&p, 1);
+        p.complete(&second, &business(0.0));
+
+        let st = p.lock();
+        let b = &st.buckets["buc:5550001"];
+        // Both business calls at 0 %: the budget is proven above 200 calls, not 3,200.
+        assert_eq!(b.estimate(), Some(200.0));
+        // The cautious stamps still hold room until they leave the window.
+        assert_eq!(b.calls.len(), 32);
     }
 
     #[test]
