@@ -60,9 +60,13 @@ pub fn hashes_equal(a: &[u8], b: &[u8]) -> bool {
     constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
-/// A random identifier for rows (UUID v4 text).
+/// A new row's identifier: a UUID v7 (RFC 9562), the clock in milliseconds then 74 random
+/// bits. Time first, so new rows land at the end of every index keyed by their id (users'
+/// ids key the group memberships' and the task queue's lookups) instead of on a random page
+/// of it: fewer pages rewritten per commit. The creation time it shows is already public
+/// (`meta.created`).
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Seals and opens secrets stored in the database (Meta tokens, app secrets) with
