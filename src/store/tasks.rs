@@ -116,7 +116,9 @@ fn new_id_sql(conn: &AnyConnection) -> &'static str {
 }
 
 /// Queues a reconcile of every (hub, user) found by `pairs`, a SELECT of `hub_seq, user_id`
-/// rows with `?` binds `binds`; pairs that already have a waiting reconcile are skipped.
+/// rows with `?` binds `binds`; pairs that already have a waiting reconcile are skipped, and
+/// so is a pair `pairs` names twice (the one-waiting-reconcile index refuses the second), so
+/// `pairs` may use `UNION ALL`: no temporary table to deduplicate on every SCIM write.
 /// Disconnected hubs are left out. Returns how many were queued.
 fn enqueue_pairs(
     conn: &mut AnyConnection,
@@ -149,7 +151,7 @@ pub fn enqueue_for_user(
     let pairs = "SELECT g.hub_seq, u.id AS user_id FROM grants g JOIN users u ON u.seq = ? \
                  WHERE g.user_seq = u.seq OR g.group_seq IN \
                  (SELECT gm.group_seq FROM group_members gm WHERE gm.user_seq = u.seq) \
-                 UNION SELECT m.hub_seq, m.user_id FROM members m WHERE m.user_id = ?";
+                 UNION ALL SELECT m.hub_seq, m.user_id FROM members m WHERE m.user_id = ?";
     enqueue_pairs(
         conn,
         pairs,
@@ -173,7 +175,7 @@ pub fn enqueue_for_group_change(
         let pairs = format!(
             "SELECT g.hub_seq, u.id AS user_id FROM grants g, users u \
              WHERE g.group_seq = ? AND u.id IN ({marks}) \
-             UNION SELECT m.hub_seq, m.user_id FROM members m WHERE m.user_id IN ({marks})"
+             UNION ALL SELECT m.hub_seq, m.user_id FROM members m WHERE m.user_id IN ({marks})"
         );
         let ids = chunk.iter().map(|id| Lit::Text(id.clone()));
         let mut binds = vec![Lit::Int(group_seq)];

@@ -134,6 +134,79 @@ async fn granted_user(app: &TestApp, name: &str) -> (HubRow, String) {
     (hub, uid)
 }
 
+async fn make_member(app: &TestApp, hub: &HubRow, user_id: &str) {
+    use hubbridge::store::members::MemberRow;
+    use hubbridge::store::schema::members;
+    let email = format!("{user_id}@example.com");
+    let row = MemberRow {
+        seq: 0,
+        id: format!("member-{user_id}"),
+        hub_seq: hub.seq,
+        email: email.clone(),
+        email_ci: email,
+        name: None,
+        business_user_id: Some(format!("bu-{user_id}")),
+        invitation_id: None,
+        meta_status: "active".into(),
+        business_role: Some("EMPLOYEE".into()),
+        assets: "{}".into(),
+        state: "onboarded".into(),
+        user_id: Some(user_id.to_string()),
+        hub_role: Some("collaborator".into()),
+        exemption_reason: None,
+        exemption_by: None,
+        exemption_at: None,
+        partner_business_id: None,
+        first_seen_at: 0,
+        last_seen_at: 0,
+        updated_at: 0,
+    };
+    app.store
+        .write(move |c| {
+            diesel::insert_into(members::table)
+                .values(&row)
+                .execute(c)?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
+both!(
+    a_person_named_twice_by_one_change_is_queued_once,
+    |app| async move {
+        // Granted through a group *and* already a member: both arms of the enqueue's
+        // UNION ALL name the pair; the one-waiting-reconcile index keeps one task.
+        let (hub, uid) = granted_user(&app, "ada@example.com").await;
+        make_member(&app, &hub, &uid).await;
+        assert_eq!(enqueue_user(&app, &uid).await, 1);
+        assert_eq!(tasks_of(&app, &hub).await.len(), 1);
+
+        let bob = app.create_user("bob@example.com").await;
+        let bob = bob["id"].as_str().unwrap().to_string();
+        let team = app.create_group("Sales", &[&bob]).await;
+        let gseq = group_seq(&app, team["id"].as_str().unwrap()).await;
+        grant_group(&app, &hub, gseq).await;
+        make_member(&app, &hub, &bob).await;
+        let named = vec![bob.clone()];
+        let queued = app
+            .store
+            .write(move |c| tasks::enqueue_for_group_change(c, gseq, &named, E))
+            .await
+            .unwrap();
+        assert_eq!(queued, 1);
+        let tasks = tasks_of(&app, &hub).await;
+        assert_eq!(
+            tasks
+                .iter()
+                .filter(|t| t.user_id.as_deref() == Some(bob.as_str()))
+                .count(),
+            1,
+            "{tasks:?}"
+        );
+    }
+);
+
 both!(
     one_waiting_reconcile_per_person_and_one_more_while_it_runs,
     |app| async move {
