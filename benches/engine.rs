@@ -18,9 +18,9 @@
 //!    per provisioned user, and throttling errors (target 0).
 //!
 //! Server on core 1 (`taskset -c 1`, one HTTP worker); the sandbox (`hubbridge sandbox`)
-//! on core 0 with the clients. The least time the limit allows for C
-//! calls is (C − budget) / (budget / window): a first window's worth goes at once. Exits
-//! non-zero on a miss.
+//! on core 0 with the clients (this process pins itself there). The least time the limit
+//! allows for C calls is (C − budget) / (budget / window): a first window's worth goes at
+//! once. Exits non-zero on a miss.
 
 use std::time::{Duration, Instant};
 
@@ -321,6 +321,7 @@ async fn invited(sandbox: &Sandbox) -> usize {
 
 fn main() {
     let opts = Opts::parse();
+    pin_clients_to_core_0();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -261,3 +261,12 @@ fn summary(mut lat: Vec<f64>, errors: u64, secs: f64) -> WrkResult {
         errors,
     }
 }
+
+/// Pins this process (the clients, and every thread it starts from now on) to core 0; the
+/// server under test runs on core 1.
+pub fn pin_clients_to_core_0() {
+    let _ = Command::new("taskset")
+        .args(["-a", "-cp", "0", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+}
