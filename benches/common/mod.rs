@@ -51,6 +51,20 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU time the process's threads have run so far, in nanoseconds (the sum of each
+/// thread's `schedstat`): what a workload cost the server, less sensitive to a noisy
+/// neighbour than its wall-clock throughput.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 pub struct Server {
     pub child: Child,
     pub url: String,
@@ -63,8 +77,12 @@ impl Drop for Server {
     }
 }
 
+/// The server binary: this build's, or `BENCH_HUBBRIDGE_BIN` (to compare two builds run
+/// by turns in the same minutes, when the machine is noisy).
 pub fn hubbridge() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hubbridge"))
+    std::env::var_os("BENCH_HUBBRIDGE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hubbridge")))
 }
 
 /// A fresh database for `backend` (`sqlite`: a file in `dir`; `postgres`: a new schema in
