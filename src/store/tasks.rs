@@ -3,7 +3,10 @@
 //! - **Enqueue** happens inside the transaction of the change that makes the task
 //!   necessary. A partial unique index allows one *waiting* (`pending` / `deferred`)
 //!   `reconcile_member` per (hub, user); `running` is left out, so a change that arrives
-//!   while that person's reconcile runs queues one more run after it.
+//!   while that person's reconcile runs queues one more run after it. On SQLite, the
+//!   reconciles a SCIM write queues through the one writer are found inside that write
+//!   (its own savepoint) and inserted together for the whole group commit just before it
+//!   commits ([`batch`]): one multi-row insert per commit instead of one per write.
 //! - **Claim** sets a due task `running` with a lease, one more attempt and one more claim.
 //!   The claim number is the fencing token: heartbeats and results name it, and a worker
 //!   whose lease ran out and was taken over finds its writes refused. (Attempts can be
@@ -123,6 +126,19 @@ fn new_id_sql(conn: &AnyConnection) -> &'static str {
 fn enqueue_pairs(
     conn: &mut AnyConnection,
     pairs: &str,
+    binds: Vec<Lit>,
+    e: Enqueue<'_>,
+) -> StoreResult<usize> {
+    if batch::open() {
+        return batch::find(conn, pairs, binds, e);
+    }
+    insert_pairs(conn, pairs, binds, e)
+}
+
+/// [`enqueue_pairs`] at once, in this statement: for callers that count what was queued.
+fn insert_pairs(
+    conn: &mut AnyConnection,
+    pairs: &str,
     mut binds: Vec<Lit>,
     e: Enqueue<'_>,
 ) -> StoreResult<usize> {
@@ -161,7 +177,7 @@ pub fn enqueue_for_user(
 }
 
 /// After members joined or left a group: the named users on every hub that grants the
-/// group something, and on every hub where they are members already.
+/// group something.
 pub fn enqueue_for_group_change(
     conn: &mut AnyConnection,
     group_seq: i64,
@@ -169,18 +185,16 @@ pub fn enqueue_for_group_change(
     e: Enqueue<'_>,
 ) -> StoreResult<usize> {
     let mut queued = 0;
-    // Bounded statements: a PATCH may name thousands of members.
+    // Bounded statements: a PATCH may name thousands of members. Only hubs that grant the
+    // group something: on any other hub, joining or leaving the group changes nothing.
     for chunk in user_ids.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(", ");
         let pairs = format!(
             "SELECT g.hub_seq, u.id AS user_id FROM grants g, users u \
-             WHERE g.group_seq = ? AND u.id IN ({marks}) \
-             UNION ALL SELECT m.hub_seq, m.user_id FROM members m WHERE m.user_id IN ({marks})"
+             WHERE g.group_seq = ? AND u.id IN ({marks})"
         );
-        let ids = chunk.iter().map(|id| Lit::Text(id.clone()));
         let mut binds = vec![Lit::Int(group_seq)];
-        binds.extend(ids.clone());
-        binds.extend(ids);
+        binds.extend(chunk.iter().map(|id| Lit::Text(id.clone())));
         queued += enqueue_pairs(conn, &pairs, binds, e)?;
     }
     Ok(queued)
@@ -707,7 +721,7 @@ pub fn enqueue_users(
         binds.extend(ids.clone());
         binds.push(Lit::Int(hub_seq));
         binds.extend(ids);
-        queued += enqueue_pairs(conn, &pairs, binds, e)?;
+        queued += insert_pairs(conn, &pairs, binds, e)?;
     }
     Ok(queued)
 }
@@ -726,7 +740,7 @@ pub fn enqueue_for_hub(
                  UNION SELECT g.hub_seq, u.id FROM grants g \
                  JOIN group_members gm ON gm.group_seq = g.group_seq \
                  JOIN users u ON u.seq = gm.user_seq WHERE g.hub_seq = ?";
-    enqueue_pairs(
+    insert_pairs(
         conn,
         pairs,
         vec![Lit::Int(hub_seq), Lit::Int(hub_seq), Lit::Int(hub_seq)],
@@ -914,4 +928,295 @@ pub fn cancel_all(
         tasks::finished_at.eq(Some(now)),
     ))
     .execute(conn)?)
+}
+
+/// Reconciles found by the writes of the SQLite writer's open group commit, inserted
+/// together just before it commits (`store::writer` drives it; on PostgreSQL, and outside
+/// the writer, nothing is open and enqueues insert at once).
+///
+/// Each write of a group commit runs in its own savepoint, so SQLite copies every page a
+/// write touches into that savepoint's journal; a task row touches the table and each of
+/// its indexes. Inserting one row per SCIM write made a queueing PATCH cost half again as
+/// much as one without hubs (docs/benchmarks.md, session 8). Here a write only *finds* the
+/// (hub, user) pairs, a read, and the commit inserts them all in a few statements. Still
+/// in the same transaction as the write: both commit, or neither.
+pub(super) mod batch {
+    use std::cell::RefCell;
+
+    use diesel::prelude::*;
+
+    use super::super::sql::{Lit, RawQuery};
+    use super::super::{AnyConnection, StoreResult};
+    use super::Enqueue;
+
+    struct Found {
+        hub_seq: i64,
+        user_id: String,
+        triggered_by: String,
+        max_attempts: i32,
+        now: i64,
+    }
+
+    thread_local! {
+        /// `Some` while this thread (the SQLite writer) has a group commit open.
+        static FOUND: RefCell<Option<Vec<Found>>> = const { RefCell::new(None) };
+    }
+
+    /// A group commit starts on this thread.
+    pub fn begin() {
+        FOUND.with_borrow_mut(|f| *f = Some(Vec::new()));
+    }
+
+    /// It ended (committed or rolled back): nothing stays behind for the next one.
+    pub fn end() {
+        FOUND.with_borrow_mut(|f| *f = None);
+    }
+
+    pub(super) fn open() -> bool {
+        FOUND.with_borrow(Option::is_some)
+    }
+
+    /// How many pairs were found so far: a write that fails gives back its own with
+    /// [`undo_to`].
+    pub fn mark() -> usize {
+        FOUND.with_borrow(|f| f.as_ref().map_or(0, Vec::len))
+    }
+
+    /// Forgets the pairs found after `mark` (the write that found them was rolled back).
+    pub fn undo_to(mark: usize) {
+        FOUND.with_borrow_mut(|f| {
+            if let Some(f) = f {
+                f.truncate(mark);
+            }
+        });
+    }
+
+    #[derive(QueryableByName)]
+    struct Pair {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        hub_seq: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        user_id: String,
+    }
+
+    /// Finds the pairs `pairs` names on hubs that are not disconnected and keeps them for
+    /// the commit. Returns how many it found (a pair waiting already is counted too).
+    pub(super) fn find(
+        conn: &mut AnyConnection,
+        pairs: &str,
+        binds: Vec<Lit>,
+        e: Enqueue<'_>,
+    ) -> StoreResult<usize> {
+        let sql = format!(
+            "SELECT x.hub_seq, x.user_id FROM ({pairs}) x JOIN hubs h ON h.seq = x.hub_seq \
+             WHERE h.status <> 'disconnected'"
+        );
+        let found: Vec<Pair> = RawQuery::marked(&sql, binds).load(conn)?;
+        let n = found.len();
+        FOUND.with_borrow_mut(|f| {
+            if let Some(f) = f {
+                f.extend(found.into_iter().map(|p| Found {
+                    hub_seq: p.hub_seq,
+                    user_id: p.user_id,
+                    triggered_by: e.triggered_by.to_string(),
+                    max_attempts: e.max_attempts,
+                    now: e.now,
+                }));
+            }
+        });
+        Ok(n)
+    }
+
+    /// Rows per insert: a few fixed statement shapes (each prepared once), largest first.
+    const SHAPES: [usize; 3] = [32, 8, 1];
+
+    /// Inserts what the open group commit found (a pair that has a waiting reconcile, or
+    /// is named twice, is skipped by the one-waiting-reconcile index; a hub disconnected
+    /// meanwhile is left out). Returns how many tasks were queued.
+    pub fn flush(conn: &mut AnyConnection) -> StoreResult<usize> {
+        let found = FOUND.with_borrow_mut(|f| f.as_mut().map(std::mem::take).unwrap_or_default());
+        let mut queued = 0;
+        let mut rest = &found[..];
+        while !rest.is_empty() {
+            let rows = SHAPES.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
+            let (now, later) = rest.split_at(rows);
+            queued += insert(conn, now)?;
+            rest = later;
+        }
+        Ok(queued)
+    }
+
+    fn insert(conn: &mut AnyConnection, rows: &[Found]) -> StoreResult<usize> {
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO tasks (id, hub_seq, kind, user_id, triggered_by, status, attempts, \
+             claims, max_attempts, run_after, created_at, updated_at) \
+             SELECT v.column1, v.column2, 'reconcile_member', v.column3, v.column4, 'pending', \
+             0, 0, v.column5, v.column6, v.column6, v.column6 \
+             FROM (VALUES {values}) v JOIN hubs h ON h.seq = v.column2 \
+             WHERE h.status <> 'disconnected' \
+             ON CONFLICT DO NOTHING"
+        );
+        let mut binds = Vec::with_capacity(rows.len() * 6);
+        for r in rows {
+            binds.extend([
+                // The shape of `new_id_sql`'s ids: 32 hex digits, time first.
+                Lit::Text(uuid::Uuid::now_v7().simple().to_string()),
+                Lit::Int(r.hub_seq),
+                Lit::Text(r.user_id.clone()),
+                Lit::Text(r.triggered_by.clone()),
+                Lit::Int(r.max_attempts.into()),
+                Lit::Int(r.now),
+            ]);
+        }
+        Ok(RawQuery::marked(&sql, binds).execute(conn)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+    use crate::store::{users, Store, StoreError};
+
+    fn store(dir: &tempfile::TempDir) -> Store {
+        let settings = crate::config::DatabaseSettings {
+            url: dir.path().join("q.db").to_string_lossy().into_owned(),
+            max_connections: 2,
+            busy_timeout_ms: 1000,
+            acquire_timeout_secs: 5,
+            statement_timeout_ms: 10_000,
+        };
+        let store = Store::connect(&settings).expect("connect");
+        store.migrate_blocking().expect("migrate");
+        store
+    }
+
+    /// A user, granted something on hub `hub_seq` directly; returns (seq, id).
+    fn granted_user(c: &mut AnyConnection, hub_seq: i64, name: &str) -> (i64, String) {
+        let cols = users::UserColumns {
+            user_name: name.into(),
+            user_name_ci: name.into(),
+            active: true,
+            ..Default::default()
+        };
+        let id = format!("user-{name}");
+        let seq = users::insert(c, &id, &cols, "{}", &[], 1)
+            .expect("user")
+            .seq;
+        c.batch_execute(&format!(
+            "INSERT INTO grants (id, hub_seq, user_seq, hub_role, business_role, assets, \
+             created_at, updated_at) VALUES ('grant-{name}', {hub_seq}, {seq}, 'collaborator', \
+             'EMPLOYEE', '[]', 1, 1)"
+        ))
+        .expect("grant");
+        (seq, id)
+    }
+
+    fn waiting(store: &Store) -> Vec<(String, String)> {
+        store
+            .read_blocking(|c| {
+                Ok(tasks::table
+                    .filter(tasks::status.eq(status::PENDING))
+                    .order(tasks::seq.asc())
+                    .select((tasks::user_id.assume_not_null(), tasks::id))
+                    .load::<(String, String)>(c)?)
+            })
+            .expect("read")
+    }
+
+    /// On SQLite, the reconciles a write queues are inserted at its group commit: they are
+    /// there once the write is answered, a write that fails takes its own with it, a pair
+    /// queued twice in one commit is one task, and a hub disconnected before the commit gets
+    /// none.
+    #[test]
+    fn reconciles_queued_through_the_writer_commit_with_their_writes_and_only_then() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir);
+        let people = store
+            .write_blocking(|c| -> StoreResult<_> {
+                c.batch_execute(
+                    "INSERT INTO hubs (id, label, business_id, business_name, app_id, \
+                     login_method, status, owner, access_token, safeguard_percent, \
+                     safeguard_window_minutes, sync_interval_hours, created_at, updated_at) \
+                     VALUES ('hub-a', 'A', 'b-a', 'A', 'app', 'system_user', 'active', 'o', \
+                     x'00', 20, 60, 24, 1, 1), ('hub-b', 'B', 'b-b', 'B', 'app', \
+                     'system_user', 'active', 'o', x'00', 20, 60, 24, 1, 1)",
+                )?;
+                let a = hubs_seq(c, "hub-a")?;
+                let b = hubs_seq(c, "hub-b")?;
+                Ok([
+                    granted_user(c, a, "ada"),
+                    granted_user(c, a, "bob"),
+                    granted_user(c, b, "cy"),
+                ])
+            })
+            .expect("setup");
+        let e = Enqueue {
+            triggered_by: "scim",
+            max_attempts: 5,
+            now: 10,
+        };
+        let [(ada_seq, ada), (bob_seq, bob), (cy_seq, cy)] = people;
+        let ada2 = ada.clone();
+        let queued = store
+            .write_blocking(move |c| -> StoreResult<usize> {
+                // Found, not yet inserted: the commit inserts them.
+                let n = enqueue_for_user(c, ada_seq, &ada2, e)?;
+                assert!(batch::open(), "the writer has a group commit open");
+                assert_eq!(count(c)?, 0, "inserted at the commit, not before");
+                Ok(n + enqueue_for_user(c, ada_seq, &ada2, e)?)
+            })
+            .expect("write");
+        assert_eq!(queued, 2, "found twice");
+        let tasks = waiting(&store);
+        assert_eq!(
+            tasks.len(),
+            1,
+            "one waiting reconcile for a pair found twice: {tasks:?}"
+        );
+        assert_eq!(tasks[0].0, ada);
+        assert!(
+            tasks[0].1.len() == 32 && tasks[0].1.chars().all(|c| c.is_ascii_hexdigit()),
+            "the id has the shape of the other task ids: {}",
+            tasks[0].1
+        );
+        // A write that fails after finding its pair takes it with it.
+        let failed = store.write_blocking(move |c| -> StoreResult<()> {
+            enqueue_for_user(c, bob_seq, &bob, e)?;
+            Err(StoreError::Conflict("userName"))
+        });
+        assert!(failed.is_err());
+        // A hub disconnected later in the same commit gets nothing: the insert checks.
+        store
+            .write_blocking(move |c| -> StoreResult<()> {
+                enqueue_for_user(c, cy_seq, &cy, e)?;
+                c.batch_execute("UPDATE hubs SET status = 'disconnected' WHERE id = 'hub-b'")?;
+                Ok(())
+            })
+            .expect("write");
+        assert_eq!(waiting(&store).len(), 1, "{:?}", waiting(&store));
+        // Outside the writer (PostgreSQL's path, and the CLI's), enqueues insert at once.
+        let direct = store
+            .read_blocking(move |c| {
+                assert!(!batch::open());
+                let n = enqueue_for_user(c, ada_seq, "user-ada", e)?;
+                Ok((n, count(c)?))
+            })
+            .expect("direct");
+        assert_eq!(direct, (0, 1), "ada waits already: nothing more queued");
+    }
+
+    fn hubs_seq(c: &mut AnyConnection, id: &str) -> StoreResult<i64> {
+        use crate::store::schema::hubs;
+        Ok(hubs::table
+            .filter(hubs::id.eq(id))
+            .select(hubs::seq)
+            .first(c)?)
+    }
+
+    fn count(c: &mut AnyConnection) -> StoreResult<i64> {
+        Ok(tasks::table.count().get_result(c)?)
+    }
 }

@@ -6,7 +6,9 @@
 //! sets the p99. A queue serves them in order, and a thread that already holds the write
 //! lock can run every write that queued up meanwhile in the same transaction, each in its
 //! own savepoint, and commit them once: an error rolls back only its own savepoint, and no
-//! caller hears "done" before the commit that holds its writes has succeeded.
+//! caller hears "done" before the commit that holds its writes has succeeded. The
+//! reconciles those writes queue are inserted together just before the commit
+//! (`tasks::batch`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use diesel::connection::SimpleConnection;
 use tokio::sync::oneshot;
 
 use super::sql::RawQuery;
+use super::tasks::batch;
 use super::{AnyConnection, StoreError};
 
 /// Most writes committed together, and the longest a batch stays open: the first write of
@@ -178,6 +181,7 @@ fn run(
         let mut done: Vec<Answer> = Vec::new();
         let mut next = Some(first);
         let mut broken = None;
+        batch::begin();
         while let Some(job) = next.take() {
             match run_one(&mut conn, job, long_writes) {
                 Ok(Some(answer)) => done.push(answer),
@@ -192,9 +196,12 @@ fn run(
             }
         }
         let outcome = match broken {
-            Some(e) => Err(e),
-            None => exec(&mut conn, "COMMIT"),
+            Some(e) => Err(e.to_string()),
+            None => batch::flush(&mut conn)
+                .map_err(|e| format!("queueing the writes' reconciles: {e}"))
+                .and_then(|_| exec(&mut conn, "COMMIT").map_err(|e| e.to_string())),
         };
+        batch::end();
         match outcome {
             Ok(()) => {
                 commits.fetch_add(1, Ordering::Relaxed);
@@ -225,6 +232,7 @@ fn run_one(
     long_writes: &AtomicU64,
 ) -> Result<Option<Answer>, diesel::result::Error> {
     exec(conn, "SAVEPOINT job")?;
+    let found = batch::mark();
     let span = job.span();
     let started = Instant::now();
     let ran = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| job.run(conn))));
@@ -245,6 +253,7 @@ fn run_one(
             Ok(Some(answer))
         }
         Ok(Ran::Failed(answer)) => {
+            batch::undo_to(found);
             let undone = undo(conn);
             answer();
             undone.map(|()| None)
@@ -252,6 +261,7 @@ fn run_one(
         Err(_) => {
             // The job's reply channel was dropped while unwinding: its caller gets an error.
             tracing::error!("a write panicked; its changes were rolled back");
+            batch::undo_to(found);
             undo(conn).map(|()| None)
         }
     }
