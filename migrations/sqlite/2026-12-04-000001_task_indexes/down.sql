@@ -1,0 +1,1 @@
+CREATE INDEX tasks_due ON tasks (status, run_after);
