@@ -526,6 +526,21 @@ pub fn directory_counts(conn: &mut AnyConnection) -> StoreResult<DirectoryCounts
         members: group_members::table.count().get_result(conn)?,
     })
 }
+/// A migrated SQLite store in `dir` with `max_connections` pooled readers (unit tests).
+#[cfg(test)]
+pub(crate) fn test_sqlite(dir: &tempfile::TempDir, max_connections: u32) -> Store {
+    let settings = crate::config::DatabaseSettings {
+        url: dir.path().join("test.db").to_string_lossy().into_owned(),
+        max_connections,
+        busy_timeout_ms: 1000,
+        acquire_timeout_secs: 5,
+        statement_timeout_ms: 10_000,
+    };
+    let store = Store::connect(&settings).expect("connect");
+    store.migrate_blocking().expect("migrate");
+    store
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -552,15 +567,7 @@ mod tests {
     #[test]
     fn hot_path_reads_use_cached_prepared_statements() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let settings = crate::config::DatabaseSettings {
-            url: dir.path().join("c.db").to_string_lossy().into_owned(),
-            max_connections: 1,
-            busy_timeout_ms: 1000,
-            acquire_timeout_secs: 5,
-            statement_timeout_ms: 10_000,
-        };
-        let store = Store::connect(&settings).expect("connect");
-        store.migrate_blocking().expect("migrate");
+        let store = test_sqlite(&dir, 1);
         store
             .write_blocking(|c| {
                 let cols = users::UserColumns {

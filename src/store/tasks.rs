@@ -122,7 +122,9 @@ fn new_id_sql(conn: &AnyConnection) -> &'static str {
 /// rows with `?` binds `binds`; pairs that already have a waiting reconcile are skipped, and
 /// so is a pair `pairs` names twice (the one-waiting-reconcile index refuses the second), so
 /// `pairs` may use `UNION ALL`: no temporary table to deduplicate on every SCIM write.
-/// Disconnected hubs are left out. Returns how many were queued.
+/// Disconnected hubs are left out. Returns how many were queued, or, inside the SQLite
+/// writer's group commit (which inserts them, skipping those waiting already, at its
+/// commit: [`batch`]), how many were found.
 fn enqueue_pairs(
     conn: &mut AnyConnection,
     pairs: &str,
@@ -935,11 +937,11 @@ pub fn cancel_all(
 /// the writer, nothing is open and enqueues insert at once).
 ///
 /// Each write of a group commit runs in its own savepoint, so SQLite copies every page a
-/// write touches into that savepoint's journal; a task row touches the table and each of
-/// its indexes. Inserting one row per SCIM write made a queueing PATCH cost half again as
-/// much as one without hubs (docs/benchmarks.md, session 8). Here a write only *finds* the
-/// (hub, user) pairs, a read, and the commit inserts them all in a few statements. Still
-/// in the same transaction as the write: both commit, or neither.
+/// write touches into that savepoint's journal, and a task row touches the table and each
+/// of its indexes. Here a write only *finds* the (hub, user) pairs, a read, and the commit
+/// inserts them all in a few statements, still in the same transaction as the writes: both
+/// commit, or neither. Measured, this saves little (docs/benchmarks.md, session 8): the
+/// cost of queueing is the row and its index entries themselves, about 5 µs per task.
 pub(super) mod batch {
     use std::cell::RefCell;
 
@@ -1078,20 +1080,7 @@ mod tests {
     use diesel::connection::SimpleConnection;
 
     use super::*;
-    use crate::store::{users, Store, StoreError};
-
-    fn store(dir: &tempfile::TempDir) -> Store {
-        let settings = crate::config::DatabaseSettings {
-            url: dir.path().join("q.db").to_string_lossy().into_owned(),
-            max_connections: 2,
-            busy_timeout_ms: 1000,
-            acquire_timeout_secs: 5,
-            statement_timeout_ms: 10_000,
-        };
-        let store = Store::connect(&settings).expect("connect");
-        store.migrate_blocking().expect("migrate");
-        store
-    }
+    use crate::store::{test_sqlite, users, Store, StoreError};
 
     /// A user, granted something on hub `hub_seq` directly; returns (seq, id).
     fn granted_user(c: &mut AnyConnection, hub_seq: i64, name: &str) -> (i64, String) {
@@ -1133,7 +1122,7 @@ mod tests {
     #[test]
     fn reconciles_queued_through_the_writer_commit_with_their_writes_and_only_then() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = store(&dir);
+        let store = test_sqlite(&dir, 2);
         let people = store
             .write_blocking(|c| -> StoreResult<_> {
                 c.batch_execute(
