@@ -644,3 +644,64 @@ both!(
         assert_ne!(all[0].id[16..], all[1].id[16..], "a random tail");
     }
 );
+
+both!(
+    the_task_list_by_user_has_its_pending_and_its_other_tasks_in_order,
+    |app| async move {
+        // On SQLite the two halves come through different indexes (pending tasks are not in
+        // `tasks_by_user`); the list merges them in task order, and pages through both.
+        let (hub, ada) = granted_user(&app, "ada@example.com").await;
+        let bob = app.create_user("bob@example.com").await;
+        let bob = bob["id"].as_str().unwrap().to_string();
+        assert_eq!(enqueue_user(&app, &ada).await, 1);
+        let first = claim(&app, 1_000, 30_000_000).await;
+        assert_eq!(first.len(), 1);
+        assert!(finish(&app, &first[0], Outcome::Completed, 2_000).await);
+        // A second run waits; bob's task (a removal) must not show up in ada's list.
+        assert_eq!(enqueue_user(&app, &ada).await, 1);
+        let (hub_seq, bob2) = (hub.seq, bob.clone());
+        app.store
+            .write(move |c| {
+                tasks::enqueue_removal(c, hub_seq, "member-bob", Some(&bob2), "bob@example.com", E)
+            })
+            .await
+            .unwrap();
+        let list = |user: String, status: Option<&'static str>, after: i64, limit: i64| {
+            let store = app.store.clone();
+            async move {
+                let f = tasks::TaskFilter {
+                    user_id: Some(user),
+                    status: status.map(str::to_string),
+                    ..Default::default()
+                };
+                store
+                    .read(move |c| tasks::list(c, &f, after, limit))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|t| (t.seq, t.status))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let all = list(ada.clone(), None, 0, 50).await;
+        assert_eq!(
+            all.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
+            [status::COMPLETED, status::PENDING],
+            "{all:?}"
+        );
+        assert!(all[0].0 < all[1].0);
+        assert_eq!(list(ada.clone(), None, 0, 1).await, all[..1]);
+        assert_eq!(list(ada.clone(), None, all[0].0, 50).await, all[1..]);
+        assert_eq!(
+            list(ada.clone(), Some(status::PENDING), 0, 50).await,
+            all[1..]
+        );
+        assert_eq!(
+            list(ada.clone(), Some(status::COMPLETED), 0, 50).await,
+            all[..1]
+        );
+        let bobs = list(bob, None, 0, 50).await;
+        assert_eq!(bobs.len(), 1, "{bobs:?}");
+        assert_eq!(bobs[0].1, status::PENDING);
+    }
+);

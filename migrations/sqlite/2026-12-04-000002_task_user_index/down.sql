@@ -1,0 +1,2 @@
+DROP INDEX tasks_by_user;
+CREATE INDEX tasks_by_user ON tasks (user_id);
