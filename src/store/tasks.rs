@@ -547,7 +547,8 @@ pub struct TaskFilter {
 /// reconcile then writes one index entry fewer: docs/benchmarks.md, session 8), and SQLite
 /// uses a partial index only when the query carries its condition as literal text. So a
 /// list by user reads the others through `tasks_by_user` and its pending tasks (a few: one
-/// waiting reconcile per hub, and removals) through `tasks_ready`, and merges them.
+/// waiting reconcile per hub, and removals) by walking `tasks_ready`, every waiting task
+/// of every user (milliseconds with 20,000 waiting), and merges them.
 pub fn list(
     conn: &mut AnyConnection,
     f: &TaskFilter,
