@@ -541,6 +541,24 @@ pub struct TaskFilter {
     pub until: Option<i64>,
 }
 
+impl TaskFilter {
+    /// The filter applied to a task already read (the pending half of a list by user);
+    /// [`list_where`] says the same in SQL: a filter added to one belongs in both.
+    fn admits(&self, t: &TaskRow) -> bool {
+        self.hub_seqs
+            .as_ref()
+            .is_none_or(|h| h.contains(&t.hub_seq))
+            && self.kind.as_ref().is_none_or(|k| *k == t.kind)
+            && self.status.as_ref().is_none_or(|s| *s == t.status)
+            && self
+                .user_id
+                .as_ref()
+                .is_none_or(|u| Some(u) == t.user_id.as_ref())
+            && self.since.is_none_or(|s| t.created_at >= s)
+            && self.until.is_none_or(|u| t.created_at < u)
+    }
+}
+
 /// Tasks after `after_seq`, oldest first, at most `limit`.
 ///
 /// On SQLite `tasks_by_user` leaves `pending` tasks out (a SCIM write that queues a
@@ -574,13 +592,11 @@ pub fn list(
         };
         let waiting: Vec<TaskRow> =
             RawQuery::marked(sql, vec![Lit::Text(user_id.clone())]).load(conn)?;
-        rows.extend(waiting.into_iter().filter(|t| {
-            t.seq > after_seq
-                && f.hub_seqs.as_ref().is_none_or(|h| h.contains(&t.hub_seq))
-                && f.kind.as_ref().is_none_or(|k| *k == t.kind)
-                && f.since.is_none_or(|s| t.created_at >= s)
-                && f.until.is_none_or(|u| t.created_at < u)
-        }));
+        rows.extend(
+            waiting
+                .into_iter()
+                .filter(|t| t.seq > after_seq && f.admits(t)),
+        );
         rows.sort_by_key(|t| t.seq);
         rows.truncate(limit.max(0) as usize);
     }
