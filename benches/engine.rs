@@ -20,7 +20,9 @@
 //! Server on core 1 (`taskset -c 1`, one HTTP worker); the sandbox (`hubbridge sandbox`)
 //! on core 0 with the clients (this process pins itself there). The least time the limit
 //! allows for C calls is (C − budget) / (budget / window): a first window's worth goes at
-//! once. Exits non-zero on a miss.
+//! once. Exits non-zero on a miss. `BENCH_TIMELINE=1` prints, every 0.1 s of the
+//! convergence, the invitations the sandbox has answered so far (to stderr): the engine's
+//! rate, its bursts and its pauses.
 
 use std::time::{Duration, Instant};
 
@@ -465,6 +467,9 @@ fn main() {
                         .as_u64()
                         .unwrap_or(0),
                 );
+            if std::env::var_os("BENCH_TIMELINE").is_some() {
+                eprintln!("{:>6.1} s  {posted}", started.elapsed().as_secs_f64());
+            }
             if posted >= opts.users as u64 && invited(&sandbox).await >= opts.users {
                 break started.elapsed();
             }
