@@ -685,12 +685,38 @@ async fn list_guests(
     Ok(list_response(rows, limit, |g| g.seq, views::guest))
 }
 
+/// Guests are the workspace's, and a guest changes how every hub lists its members: they
+/// are registered and removed by workspace owners and super admins and by the owners of a
+/// hub (the admin who connected it, or an owner through its members); anyone may read them.
+async fn guest_manager(state: &AdminState, req: &HttpRequest) -> Result<Admin, Problem> {
+    let admin = admin_of(req)?;
+    if admin.role.sees_every_hub()
+        || member_roles(state, &admin)
+            .await?
+            .values()
+            .any(|r| r == "owner")
+    {
+        return Ok(admin);
+    }
+    let subject = admin.subject.clone();
+    if state
+        .store
+        .read(move |c| hubs::connected_by(c, &subject))
+        .await?
+    {
+        return Ok(admin);
+    }
+    Err(Problem::forbidden(
+        "only workspace owners, super admins and hub owners manage guests",
+    ))
+}
+
 async fn create_guest(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = admin_of(&req)?;
+    let admin = guest_manager(&state, &req).await?;
     let (name, email, partner) = views::new_guest(&json_body(body).await?)?;
     let g = state
         .guests
@@ -706,7 +732,7 @@ async fn delete_guest(
     path: web::Path<String>,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
-    let admin = admin_of(&req)?;
+    let admin = guest_manager(&state, &req).await?;
     state.guests.remove(&actor(&admin), &path).await?;
     Ok(HttpResponse::NoContent().finish())
 }

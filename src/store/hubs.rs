@@ -218,6 +218,17 @@ pub fn member_roles(
         .collect())
 }
 
+/// Has `subject` connected a hub that is still connected?
+pub fn connected_by(conn: &mut AnyConnection, subject: &str) -> StoreResult<bool> {
+    use super::schema::hubs;
+    Ok(diesel::select(diesel::dsl::exists(
+        hubs::table
+            .filter(hubs::owner.eq(subject))
+            .filter(hubs::status.ne("disconnected")),
+    ))
+    .get_result(conn)?)
+}
+
 /// What a hub's view counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HubCounts {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod authorization;
 mod bad_input;
 mod cli;
 mod conformance;
