@@ -336,7 +336,11 @@ fn route_of(r: &Route) -> actix_web::Route {
 
 /// Registers `/admin/v1/...` (authenticated).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut scope = web::scope("/admin/v1").wrap(middleware::from_fn(auth::require_admin));
+    let mut scope = web::scope("/admin/v1")
+        .wrap(middleware::from_fn(auth::require_admin))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            Problem::bad_request(format!("the query string is not valid: {e}")).into()
+        }));
     let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
     paths.dedup();
     for path in paths {
@@ -517,8 +521,39 @@ async fn hub_view(state: &AdminState, hub: &HubRow) -> Result<Value, Problem> {
     Ok(views::hub(hub, &counts, last.as_ref()))
 }
 
-async fn json_body(body: web::Bytes) -> Result<Value, Problem> {
-    serde_json::from_slice(&body)
+/// The most an admin request body may hold (the largest real one, a grant with many
+/// assets, is a few kilobytes).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An admin request's body, read up to [`MAX_BODY_BYTES`]; beyond that a 413 problem
+/// (actix's own extractor answers plain text).
+pub struct Body(web::Bytes);
+
+impl actix_web::FromRequest for Body {
+    type Error = Problem;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Body, Problem>>>>;
+
+    fn from_request(_: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        use futures_util::StreamExt;
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    Problem::bad_request(format!("the body could not be read: {e}"))
+                })?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(Problem::payload_too_large(MAX_BODY_BYTES));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Body(body.freeze()))
+        })
+    }
+}
+
+async fn json_body(body: Body) -> Result<Value, Problem> {
+    serde_json::from_slice(&body.0)
         .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))
 }
 
@@ -568,7 +603,7 @@ async fn get_hub(
 
 async fn create_hub(
     req: HttpRequest,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
@@ -636,7 +671,7 @@ async fn get_grant(
 async fn create_grant(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
@@ -661,7 +696,7 @@ async fn create_grant(
 async fn plan_grant(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
@@ -713,7 +748,7 @@ async fn guest_manager(state: &AdminState, req: &HttpRequest) -> Result<Admin, P
 
 async fn create_guest(
     req: HttpRequest,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = guest_manager(&state, &req).await?;
@@ -763,7 +798,7 @@ async fn list_scim_tokens(
 
 async fn create_scim_token(
     req: HttpRequest,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = workspace_owner(&req)?;
@@ -860,6 +895,15 @@ async fn list_tasks(
             .collect(),
         None => hubs.keys().copied().collect(),
     };
+    let known = |field: &str, v: &Option<String>, all: &[&str]| match v {
+        Some(v) if !all.contains(&v.as_str()) => Err(Problem::invalid_field(
+            field,
+            format!("must be one of {}", all.join(", ")),
+        )),
+        _ => Ok(()),
+    };
+    known("kind", &q.kind, tasks::KINDS)?;
+    known("status", &q.status, tasks::status::ALL)?;
     let filter = tasks::TaskFilter {
         hub_seqs: Some(hub_seqs),
         kind: q.kind,
@@ -1154,7 +1198,7 @@ async fn member_view(
 async fn match_member(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let (admin, hub, member_id) = member_route(&req, path, &state).await?;
@@ -1169,7 +1213,7 @@ async fn match_member(
 async fn exempt_member(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let (admin, hub, member_id) = member_route(&req, path, &state).await?;
@@ -1213,7 +1257,7 @@ async fn remove_member(
 async fn claim_owner(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
@@ -1379,7 +1423,7 @@ async fn approve_task(
 async fn update_hub(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;
@@ -1417,7 +1461,7 @@ async fn known_assets(
 async fn update_grant(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    body: Body,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, Problem> {
     let admin = admin_of(&req)?;

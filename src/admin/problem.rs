@@ -73,6 +73,15 @@ impl Problem {
         p
     }
 
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "The request body is too large",
+            format!("an admin request body may hold at most {limit} bytes"),
+        )
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -24,6 +24,8 @@ use super::{AnyConnection, StoreResult};
 pub const RECONCILE_MEMBER: &str = "reconcile_member";
 pub const SYNC_HUB: &str = "sync_hub";
 pub const REMOVE_MEMBER: &str = "remove_member";
+/// Every task kind.
+pub const KINDS: &[&str] = &[RECONCILE_MEMBER, SYNC_HUB, REMOVE_MEMBER];
 
 /// Task statuses.
 pub mod status {
@@ -34,6 +36,10 @@ pub mod status {
     pub const COMPLETED: &str = "completed";
     pub const FAILED: &str = "failed";
     pub const CANCELLED: &str = "cancelled";
+    /// Every status.
+    pub const ALL: &[&str] = &[
+        PENDING, RUNNING, DEFERRED, HELD, COMPLETED, FAILED, CANCELLED,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable)]

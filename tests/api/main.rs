@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin;
+mod admin_input;
 mod auth;
 mod authorization;
 mod bad_input;
