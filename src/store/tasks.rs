@@ -1214,14 +1214,7 @@ mod tests {
         let store = test_sqlite(&dir, 2);
         let people = store
             .write_blocking(|c| -> StoreResult<_> {
-                c.batch_execute(
-                    "INSERT INTO hubs (id, label, business_id, business_name, app_id, \
-                     login_method, status, owner, access_token, safeguard_percent, \
-                     safeguard_window_minutes, sync_interval_hours, created_at, updated_at) \
-                     VALUES ('hub-a', 'A', 'b-a', 'A', 'app', 'system_user', 'active', 'o', \
-                     x'00', 20, 60, 24, 1, 1), ('hub-b', 'B', 'b-b', 'B', 'app', \
-                     'system_user', 'active', 'o', x'00', 20, 60, 24, 1, 1)",
-                )?;
+                active_hubs(c, &["hub-a", "hub-b"])?;
                 let a = hubs_seq(c, "hub-a")?;
                 let b = hubs_seq(c, "hub-b")?;
                 Ok([
@@ -1301,13 +1294,7 @@ mod tests {
         let store = test_sqlite(&dir, 2);
         let (plans, claimed, due) = store
             .write_blocking(|c| -> StoreResult<_> {
-                c.batch_execute(
-                    "INSERT INTO hubs (id, label, business_id, business_name, app_id, \
-                     login_method, status, owner, access_token, safeguard_percent, \
-                     safeguard_window_minutes, sync_interval_hours, created_at, updated_at) \
-                     VALUES ('hub-a', 'A', 'b-a', 'A', 'app', 'system_user', 'active', 'o', \
-                     x'00', 20, 60, 24, 1, 1)",
-                )?;
+                active_hubs(c, &["hub-a"])?;
                 let hub = hubs_seq(c, "hub-a")?;
                 // 2,000 finished tasks, then three waiting ones (one not yet due).
                 let mut values = Vec::new();
@@ -1358,6 +1345,26 @@ mod tests {
             "the earliest due task"
         );
         assert_eq!(claimed[0].status, "running");
+    }
+
+    /// Inserts active hubs with these ids.
+    fn active_hubs(c: &mut AnyConnection, ids: &[&str]) -> StoreResult<()> {
+        let rows: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    "('{id}', '{id}', 'b-{id}', '{id}', 'app', 'system_user', 'active', 'o', \
+                     x'00', 20, 60, 24, 1, 1)"
+                )
+            })
+            .collect();
+        c.batch_execute(&format!(
+            "INSERT INTO hubs (id, label, business_id, business_name, app_id, login_method, \
+             status, owner, access_token, safeguard_percent, safeguard_window_minutes, \
+             sync_interval_hours, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        ))?;
+        Ok(())
     }
 
     fn hubs_seq(c: &mut AnyConnection, id: &str) -> StoreResult<i64> {

@@ -160,56 +160,28 @@ fn verdict(
 both!(
     bad_input_on_every_admin_route_is_a_problem_and_writes_nothing,
     |app| async move {
-        let hub = app.connect_demo_hub().await;
-        let root = app.admin_token("root@example.com", "owner");
+        let w = app.workspace().await;
+        let (hub, root, group) = (&w.hub, &w.root, &w.group);
+        let (grant, task, guest, token) = (&w.grant, &w.task, &w.guest, &w.scim_token);
         let user = id(&app.create_user("dana@corp.example").await);
-        let group = id(&app.create_group("team", &[]).await);
         let (_, list) = app
             .admin(
-                &root,
+                root,
                 Method::GET,
                 &format!("/hubs/{}/members", hub.id),
                 None,
             )
             .await;
         let member = id(&list["data"][0]);
-        let (status, grant) = app
-            .admin(
-                &root,
-                Method::POST,
-                &format!("/hubs/{}/grants", hub.id),
-                Some(json!({"group_id": group, "hub_role": "collaborator",
-                            "business_role": "EMPLOYEE"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{grant}");
-        let (_, tasks) = app.admin(&root, Method::GET, "/tasks", None).await;
-        let task = id(&tasks["data"][0]);
-        let (_, guest) = app
-            .admin(
-                &root,
-                Method::POST,
-                "/guests",
-                Some(json!({"name": "Ann", "email": "ann@partner.example"})),
-            )
-            .await;
-        let (_, token) = app
-            .admin(
-                &root,
-                Method::POST,
-                "/scim-tokens",
-                Some(json!({"name": "t"})),
-            )
-            .await;
         let fill = |template: &str, unknown: &[&str]| {
             let mut p = template.to_string();
             for (param, value) in [
                 ("{hub_id}", hub.id.clone()),
                 ("{member_id}", member.clone()),
-                ("{grant_id}", id(&grant)),
+                ("{grant_id}", id(grant)),
                 ("{task_id}", task.clone()),
-                ("{guest_id}", id(&guest)),
-                ("{token_id}", id(&token)),
+                ("{guest_id}", id(guest)),
+                ("{token_id}", id(token)),
             ] {
                 let v = if unknown.contains(&param) {
                     "does-not-exist".to_string()
@@ -220,7 +192,7 @@ both!(
             }
             p
         };
-        let before = fingerprint(&app, &root, &hub.id).await;
+        let before = fingerprint(&app, root, &hub.id).await;
 
         let mut wrong = Vec::new();
         let mut tried = 0;
@@ -241,21 +213,21 @@ both!(
             .into_iter()
             .filter(|p| r.path.contains(p))
             .collect();
-            let body = shapes(r.path, &user, &group).map(|(b, _)| b);
+            let body = shapes(r.path, &user, group).map(|(b, _)| b);
             for p in &params {
                 let path = fill(r.path, &[p]);
                 let bytes = body
                     .as_ref()
                     .map(|b| b.to_string().into_bytes())
                     .unwrap_or_default();
-                let got = raw(&app, &root, r.method, &path, bytes).await;
+                let got = raw(&app, root, r.method, &path, bytes).await;
                 check(
                     format!("{} {} with {p} unknown", r.method, r.path),
                     got,
                     &[404],
                 );
             }
-            let Some((valid, bad)) = shapes(r.path, &user, &group) else {
+            let Some((valid, bad)) = shapes(r.path, &user, group) else {
                 continue;
             };
             if r.method == "GET" || r.method == "DELETE" {
@@ -270,12 +242,12 @@ both!(
                 ("a number", b"42".to_vec()),
                 ("empty", Vec::new()),
             ] {
-                let got = raw(&app, &root, r.method, &path, bytes).await;
+                let got = raw(&app, root, r.method, &path, bytes).await;
                 check(name(what), got, &[400, 422]);
             }
             let mut huge = valid.clone();
             huge["padding"] = json!("x".repeat(2 << 20));
-            let got = raw(&app, &root, r.method, &path, huge.to_string().into_bytes()).await;
+            let got = raw(&app, root, r.method, &path, huge.to_string().into_bytes()).await;
             check(name("2 MiB body"), got, &[413]);
             for (field, value) in bad {
                 let mut body = valid.clone();
@@ -284,7 +256,7 @@ both!(
                 } else {
                     body[field] = value.clone();
                 }
-                let got = raw(&app, &root, r.method, &path, body.to_string().into_bytes()).await;
+                let got = raw(&app, root, r.method, &path, body.to_string().into_bytes()).await;
                 let what = if value.is_null() {
                     format!("without {field}")
                 } else {
@@ -311,11 +283,11 @@ both!(
             "/tasks?cursor=%%%",
             "/hubs?limit=100000",
         ] {
-            let got = raw(&app, &root, "GET", query, Vec::new()).await;
+            let got = raw(&app, root, "GET", query, Vec::new()).await;
             check(format!("GET {query}"), got, &[400, 422]);
         }
         let members = format!("/hubs/{}/members?state=bogus", hub.id);
-        let got = raw(&app, &root, "GET", &members, Vec::new()).await;
+        let got = raw(&app, root, "GET", &members, Vec::new()).await;
         check(format!("GET {members}"), got, &[400, 422]);
         assert!(
             wrong.is_empty(),
@@ -325,7 +297,7 @@ both!(
         );
         assert!(tried >= 150, "every route tried: {tried}");
         assert_eq!(
-            fingerprint(&app, &root, &hub.id).await,
+            fingerprint(&app, root, &hub.id).await,
             before,
             "nothing written"
         );

@@ -171,11 +171,11 @@ both!(
     |app| async move {
         // A hub with an owner and a collaborator through members, a grant, a task, a
         // guest and a SCIM token, so that every route has something to act on.
-        let hub = app.connect_demo_hub().await;
-        let root = app.admin_token("root@example.com", "owner");
+        let w = app.workspace().await;
+        let (hub, root) = (&w.hub, &w.root);
         let (_, list) = app
             .admin(
-                &root,
+                root,
                 Method::GET,
                 &format!("/hubs/{}/members?state=unmatched", hub.id),
                 None,
@@ -190,7 +190,7 @@ both!(
             let user = id(&app.create_user(address).await);
             let (status, body) = app
                 .admin(
-                    &root,
+                    root,
                     Method::POST,
                     &format!("/hubs/{}/members/{seat}/match", hub.id),
                     Some(json!({"user_id": user, "hub_role": role})),
@@ -199,48 +199,16 @@ both!(
             assert_eq!(status, 200, "{body}");
         }
         let dana = id(&app.create_user("dana@corp.example").await);
-        let team = id(&app.create_group("team", &[]).await);
-        let grant_body =
-            json!({"group_id": team, "hub_role": "collaborator", "business_role": "EMPLOYEE"});
-        let (status, grant) = app
-            .admin(
-                &root,
-                Method::POST,
-                &format!("/hubs/{}/grants", hub.id),
-                Some(grant_body.clone()),
-            )
-            .await;
-        assert_eq!(status, 201, "{grant}");
-        let (_, tasks) = app
-            .admin(&root, Method::GET, "/tasks?kind=sync_hub", None)
-            .await;
-        let task = id(&tasks["data"][0]);
-        let (status, guest) = app
-            .admin(
-                &root,
-                Method::POST,
-                "/guests",
-                Some(json!({"name": "Gus", "email": "gus@partner.example"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{guest}");
-        let (status, scim) = app
-            .admin(
-                &root,
-                Method::POST,
-                "/scim-tokens",
-                Some(json!({"name": "t"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{scim}");
+        let grant_body = w.grant_body.clone();
+        let (grant, task, guest, scim) = (&w.grant, &w.task, &w.guest, &w.scim_token);
         let fill = |template: &str| {
             template
                 .replace("{hub_id}", &hub.id)
                 .replace("{member_id}", &seats[2])
-                .replace("{grant_id}", &id(&grant))
-                .replace("{task_id}", &task)
-                .replace("{guest_id}", &id(&guest))
-                .replace("{token_id}", &id(&scim))
+                .replace("{grant_id}", &id(grant))
+                .replace("{task_id}", task)
+                .replace("{guest_id}", &id(guest))
+                .replace("{token_id}", &id(scim))
         };
         let body = |method: &str, template: &str, n: usize| -> Option<Value> {
             Some(match (method, template) {
@@ -289,7 +257,7 @@ both!(
             if n == refusals {
                 // The refusals changed nothing.
                 let (_, h) = app
-                    .admin(&root, Method::GET, &format!("/hubs/{}", hub.id), None)
+                    .admin(root, Method::GET, &format!("/hubs/{}", hub.id), None)
                     .await;
                 assert_eq!(
                     (&h["label"], &h["status"]),
@@ -297,16 +265,16 @@ both!(
                 );
                 let (_, g) = app
                     .admin(
-                        &root,
+                        root,
                         Method::GET,
                         &fill("/hubs/{hub_id}/grants/{grant_id}"),
                         None,
                     )
                     .await;
                 assert_eq!(g["business_role"], "EMPLOYEE", "{g}");
-                let (_, guests) = app.admin(&root, Method::GET, "/guests", None).await;
+                let (_, guests) = app.admin(root, Method::GET, "/guests", None).await;
                 assert_eq!(guests["data"].as_array().map(Vec::len), Some(1), "{guests}");
-                let (_, tokens) = app.admin(&root, Method::GET, "/scim-tokens", None).await;
+                let (_, tokens) = app.admin(root, Method::GET, "/scim-tokens", None).await;
                 assert!(
                     tokens["data"]
                         .as_array()
@@ -348,7 +316,7 @@ both!(
             wrong.join("\n")
         );
         let (_, h) = app
-            .admin(&root, Method::GET, &format!("/hubs/{}", hub.id), None)
+            .admin(root, Method::GET, &format!("/hubs/{}", hub.id), None)
             .await;
         assert_eq!(
             h["status"], "disconnected",

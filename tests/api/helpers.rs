@@ -268,6 +268,51 @@ impl TestApp {
         hub
     }
 
+    /// Something for every admin route to act on: the demo hub (synced), a grant on a new
+    /// group, the sync's task, a guest and a SCIM token, all made by a workspace owner.
+    pub async fn workspace(&self) -> Workspace {
+        let hub = self.connect_demo_hub().await;
+        let root = self.admin_token("root@example.com", "owner");
+        let group = self.create_group("team", &[]).await["id"]
+            .as_str()
+            .expect("group id")
+            .to_string();
+        let grant_body =
+            json!({"group_id": group, "hub_role": "collaborator", "business_role": "EMPLOYEE"});
+        let made = |path: String, body: Value| {
+            let root = root.clone();
+            async move {
+                let (status, made) = self.admin(&root, Method::POST, &path, Some(body)).await;
+                assert_eq!(status, 201, "{path}: {made}");
+                made
+            }
+        };
+        let grant = made(format!("/hubs/{}/grants", hub.id), grant_body.clone()).await;
+        let guest = made(
+            "/guests".into(),
+            json!({"name": "Gus", "email": "gus@partner.example"}),
+        )
+        .await;
+        let scim_token = made("/scim-tokens".into(), json!({"name": "t"})).await;
+        let (_, tasks) = self
+            .admin(&root, Method::GET, "/tasks?kind=sync_hub", None)
+            .await;
+        let task = tasks["data"][0]["id"]
+            .as_str()
+            .expect("the sync")
+            .to_string();
+        Workspace {
+            hub,
+            root,
+            group,
+            grant_body,
+            grant,
+            task,
+            guest,
+            scim_token,
+        }
+    }
+
     /// An admin API token for `subject` with a workspace role (`owner`, `admin`, `user`...).
     pub fn admin_token(&self, subject: &str, role: &str) -> String {
         let settings = hubbridge::config::AdminSettings {
@@ -471,6 +516,19 @@ macro_rules! both {
             }
         }
     };
+}
+
+/// What [`TestApp::workspace`] made.
+pub struct Workspace {
+    pub hub: hubbridge::store::hubs::HubRow,
+    /// A workspace owner's admin token.
+    pub root: String,
+    pub group: String,
+    pub grant_body: Value,
+    pub grant: Value,
+    pub task: String,
+    pub guest: Value,
+    pub scim_token: Value,
 }
 
 /// A running Graph API sandbox and its control API (`/_sandbox/...`).
