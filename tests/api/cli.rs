@@ -1185,3 +1185,238 @@ fn admin_token_mints_a_token_the_server_accepts_only_with_a_secret_configured() 
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Secret hygiene: a whole run at trace level
+// ---------------------------------------------------------------------------------------------
+
+/// A hub connected with a Meta token and app secret, a SCIM push that the engine turns
+/// into an invitation in the sandbox, the task log read, the token rotated, a SCIM token
+/// minted through the admin API, refused requests: with logs at `trace`, no Meta token, app
+/// secret, SCIM token, JWT or configured key appears in any log line or response body (the
+/// one answer that hands a new SCIM token out excepted, for that token alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_line_or_a_response_body_at_trace_level() {
+    use crate::helpers::{TestSandbox, GROUP_SCHEMA, TEST_CRYPTO_KEY, TEST_JWT_SECRET};
+    use hubbridge::sandbox::{demo_ids, SandboxConfig, Seed};
+    use serde_json::{json, Value};
+
+    let sandbox = TestSandbox::start(SandboxConfig::default(), Seed::demo()).await;
+    let graph_url = sandbox.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (scim_token, mut server) = serve_json_logs(
+        &dir,
+        "secrets",
+        &[
+            ("HUBBRIDGE__LOG__LEVEL", "trace"),
+            ("HUBBRIDGE__META__GRAPH_URL", graph_url.as_str()),
+            ("HUBBRIDGE__CRYPTO__KEY", TEST_CRYPTO_KEY),
+            ("HUBBRIDGE__ADMIN__JWT_SECRET", TEST_JWT_SECRET),
+            ("HUBBRIDGE__ENGINE__WORKERS", "1"),
+            ("HUBBRIDGE__ENGINE__POLL_MS", "20"),
+        ],
+    );
+    let port = server.listening_port().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let jwt = hubbridge::admin::auth::mint(
+        &hubbridge::config::AdminSettings {
+            jwt_secret: hubbridge::crypto::Secret::new(TEST_JWT_SECRET),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwks_file: String::new(),
+        },
+        "root@example.com",
+        hubbridge::admin::auth::WorkspaceRole::Owner,
+        None,
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut bodies: Vec<String> = Vec::new();
+    // Every answer is kept, to be searched for secrets at the end.
+    let send = |req: reqwest::RequestBuilder| {
+        let req = req.build().expect("request");
+        let client = client.clone();
+        async move {
+            let r = client.execute(req).await.expect("request");
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap_or_default();
+            (status, text)
+        }
+    };
+    let admin = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{base}/admin/v1{path}"))
+            .bearer_auth(&jwt)
+    };
+    let scim = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{base}/scim/v2{path}"))
+            .bearer_auth(&scim_token)
+            .header("content-type", "application/scim+json")
+    };
+    let connect = json!({"label": "Acme", "business_id": demo_ids::BUSINESS_ID,
+                         "app_id": demo_ids::APP_ID, "access_token": demo_ids::HUB_TOKEN,
+                         "app_secret": demo_ids::APP_SECRET, "login_method": "sso"});
+    let (status, hub) = send(admin(reqwest::Method::POST, "/hubs").json(&connect)).await;
+    assert_eq!(status, 201, "{hub}\n{}", server.dump());
+    bodies.push(hub.clone());
+    let hub: Value = serde_json::from_str(&hub).unwrap();
+    let hub_id = hub["id"].as_str().unwrap().to_string();
+    let (status, user) = send(
+        scim(reqwest::Method::POST, "/Users").body(
+            json!({"schemas": [crate::helpers::USER_SCHEMA], "userName": "ada@corp.example",
+               "emails": [{"value": "ada@corp.example", "primary": true}], "active": true})
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    bodies.push(user.clone());
+    let user_id = serde_json::from_str::<Value>(&user).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, group) = send(
+        scim(reqwest::Method::POST, "/Groups").body(
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "eng",
+               "members": [{"value": user_id}]})
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    bodies.push(group.clone());
+    let group_id = serde_json::from_str::<Value>(&group).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, grant) = send(
+        admin(reqwest::Method::POST, &format!("/hubs/{hub_id}/grants")).json(
+            &json!({"group_id": group_id, "hub_role": "collaborator", "business_role": "EMPLOYEE"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{grant}");
+    bodies.push(grant);
+    // The engine invites her in the sandbox.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let task_id = loop {
+        let (_, list) = send(admin(
+            reqwest::Method::GET,
+            &format!("/tasks?kind=reconcile_member&user_id={user_id}&status=completed"),
+        ))
+        .await;
+        bodies.push(list.clone());
+        let list: Value = serde_json::from_str(&list).unwrap();
+        if let Some(id) = list["data"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "not invited:\n{}", server.dump());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (status, task) = send(admin(reqwest::Method::GET, &format!("/tasks/{task_id}"))).await;
+    assert_eq!(status, 200, "{task}");
+    assert!(
+        task.contains("business_users"),
+        "the task shows its Graph calls: {task}"
+    );
+    bodies.push(task);
+    for path in [
+        format!("/hubs/{hub_id}"),
+        format!("/hubs/{hub_id}/members"),
+        "/tasks".into(),
+    ] {
+        let (status, body) = send(admin(reqwest::Method::GET, &path)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        bodies.push(body);
+    }
+    let (status, rotated) = send(
+        admin(reqwest::Method::PATCH, &format!("/hubs/{hub_id}")).json(
+            &json!({"access_token": demo_ids::HUB_TOKEN, "app_secret": demo_ids::APP_SECRET}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    bodies.push(rotated);
+    // A token that Meta refuses: the problem names the reason, not the token.
+    let (status, refused) = send(
+        admin(reqwest::Method::PATCH, &format!("/hubs/{hub_id}"))
+            .json(&json!({"access_token": demo_ids::EXPIRED_TOKEN})),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    bodies.push(refused);
+    let (status, minted) =
+        send(admin(reqwest::Method::POST, "/scim-tokens").json(&json!({"name": "okta"}))).await;
+    assert_eq!(status, 201, "{minted}");
+    let new_token = serde_json::from_str::<Value>(&minted).unwrap()["token"]
+        .as_str()
+        .expect("the new token, shown once")
+        .to_string();
+    let (status, listed) = send(admin(reqwest::Method::GET, "/scim-tokens")).await;
+    assert_eq!(status, 200);
+    bodies.push(listed);
+    // Refusals: a SCIM token on the admin API, a JWT on SCIM, a forged JWT.
+    let forged = format!("{}x", &jwt[..jwt.len() - 1]);
+    for req in [
+        client
+            .get(format!("{base}/admin/v1/hubs"))
+            .bearer_auth(&new_token),
+        client
+            .get(format!("{base}/scim/v2/Users"))
+            .bearer_auth(&jwt),
+        client
+            .get(format!("{base}/admin/v1/hubs"))
+            .bearer_auth(&forged),
+    ] {
+        let (status, body) = send(req).await;
+        assert_eq!(status, 401, "{body}");
+        bodies.push(body);
+    }
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}");
+    let stderr = server.lines(Stream::Stderr);
+    assert!(
+        stderr.iter().any(|l| l.contains("\"TRACE\"")),
+        "logging was at trace level"
+    );
+    assert!(
+        stderr.iter().any(|l| l.contains("task attempt ended")),
+        "the engine's work was logged"
+    );
+    let logs = format!(
+        "{}\n{}",
+        stderr.join("\n"),
+        server.lines(Stream::Stdout).join("\n")
+    );
+    let answers = bodies.join("\n");
+    let signature = jwt.rsplit('.').next().unwrap();
+    for (what, needle) in [
+        ("the Meta token", demo_ids::HUB_TOKEN),
+        ("the refused Meta token", demo_ids::EXPIRED_TOKEN),
+        ("the app secret", demo_ids::APP_SECRET),
+        ("the SCIM token", scim_token.as_str()),
+        (
+            "the SCIM token's secret part",
+            scim_token.trim_start_matches("hbs_"),
+        ),
+        ("the minted SCIM token", new_token.as_str()),
+        (
+            "the minted SCIM token's secret part",
+            new_token.trim_start_matches("hbs_"),
+        ),
+        ("the admin JWT", jwt.as_str()),
+        ("the admin JWT's signature", signature),
+        ("the JWT secret", TEST_JWT_SECRET),
+        ("the crypto key", TEST_CRYPTO_KEY),
+    ] {
+        assert!(!logs.contains(needle), "{what} ({needle}) was logged");
+        assert!(
+            !answers.contains(needle),
+            "{what} ({needle}) was in an answer"
+        );
+    }
+    assert!(!minted.contains(demo_ids::HUB_TOKEN));
+}
