@@ -1285,11 +1285,6 @@ mod tests {
     /// that the claim still takes the earliest due task past a long finished history.
     #[test]
     fn claims_walk_the_ready_and_leased_indexes_not_the_hubs_history() {
-        #[derive(QueryableByName)]
-        struct Plan {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            detail: String,
-        }
         let dir = tempfile::tempdir().expect("tempdir");
         let store = test_sqlite(&dir, 2);
         let (plans, claimed, due) = store
@@ -1318,11 +1313,7 @@ mod tests {
                 ))?;
                 let mut plans = Vec::new();
                 for half in [Half::Leased, Half::Ready] {
-                    let sql = format!("EXPLAIN QUERY PLAN {}", claim_sql(c, half));
-                    let binds = (0..5).map(|_| Lit::Int(100)).collect();
-                    let rows: Vec<Plan> = RawQuery::marked(&sql, binds).load(c)?;
-                    let text: Vec<String> = rows.into_iter().map(|p| p.detail).collect();
-                    plans.push(text.join(" | "));
+                    plans.push(plan(c, &claim_sql(c, half), 5)?);
                 }
                 let due = any_due(c, 100)?;
                 let claimed = claim(c, 100, 200, 1)?;
@@ -1345,6 +1336,75 @@ mod tests {
             "the earliest due task"
         );
         assert_eq!(claimed[0].status, "running");
+    }
+
+    /// SQLite's plan for `sql` (its `?`s bound to 100), one line.
+    fn plan(c: &mut AnyConnection, sql: &str, binds: usize) -> StoreResult<String> {
+        #[derive(QueryableByName)]
+        struct Plan {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let binds = (0..binds).map(|_| Lit::Int(100)).collect();
+        let rows: Vec<Plan> =
+            RawQuery::marked(&format!("EXPLAIN QUERY PLAN {sql}"), binds).load(c)?;
+        Ok(rows
+            .into_iter()
+            .map(|p| p.detail)
+            .collect::<Vec<_>>()
+            .join(" | "))
+    }
+
+    /// A hub's open-task counts read the partial indexes of what is open, not the hub's
+    /// history, and count each status where it belongs.
+    #[test]
+    fn hub_counts_read_what_is_open_not_the_hubs_history() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = test_sqlite(&dir, 2);
+        let (counts, plan) = store
+            .write_blocking(|c| -> StoreResult<_> {
+                active_hubs(c, &["hub-a", "hub-b"])?;
+                let (a, b) = (hubs_seq(c, "hub-a")?, hubs_seq(c, "hub-b")?);
+                let mut values = Vec::new();
+                let statuses = [
+                    (a, "completed", 500),
+                    (a, "cancelled", 20),
+                    (a, "pending", 3),
+                    (a, "deferred", 2),
+                    (a, "running", 1),
+                    (a, "held", 4),
+                    (a, "failed", 5),
+                    (b, "pending", 7),
+                    (b, "failed", 9),
+                ];
+                for (hub, status, n) in statuses {
+                    for i in 0..n {
+                        values.push(format!(
+                            "('{hub}-{status}-{i}', {hub}, 'reconcile_member', \
+                             '{hub}-{status}-{i}', 'test', '{status}', 0, 0, 5, 1, 1, 1)"
+                        ));
+                    }
+                }
+                c.batch_execute(&format!(
+                    "INSERT INTO tasks (id, hub_seq, kind, user_id, triggered_by, status, \
+                     attempts, claims, max_attempts, run_after, created_at, updated_at) \
+                     VALUES {}",
+                    values.join(", ")
+                ))?;
+                Ok((
+                    crate::store::hubs::counts(c, a)?,
+                    plan(c, crate::store::hubs::COUNTS_SQLITE, 3)?,
+                ))
+            })
+            .expect("counts");
+        assert_eq!(
+            (counts.pending_tasks, counts.failed_tasks),
+            (3 + 2 + 1 + 4, 5)
+        );
+        for index in ["tasks_ready", "tasks_leased", "tasks_attention"] {
+            assert!(plan.contains(&format!("INDEX {index}")), "{plan}");
+        }
+        assert!(!plan.contains("tasks_by_hub"), "{plan}");
     }
 
     /// Inserts active hubs with these ids.
