@@ -1300,17 +1300,9 @@ mod tests {
                         2_002 => ("pending", 1_000),
                         _ => ("completed", 0),
                     };
-                    values.push(format!(
-                        "('t{i}', {hub}, 'reconcile_member', 'u{i}', 'test', '{status}', 0, \
-                         0, 5, {run_after}, 1, 1)"
-                    ));
+                    values.push((hub, format!("t{i}"), status, run_after));
                 }
-                c.batch_execute(&format!(
-                    "INSERT INTO tasks (id, hub_seq, kind, user_id, triggered_by, status, \
-                     attempts, claims, max_attempts, run_after, created_at, updated_at) \
-                     VALUES {}",
-                    values.join(", ")
-                ))?;
+                insert_tasks(c, &values)?;
                 let mut plans = Vec::new();
                 for half in [Half::Leased, Half::Ready] {
                     plans.push(plan(c, &claim_sql(c, half), 5)?);
@@ -1379,18 +1371,10 @@ mod tests {
                 ];
                 for (hub, status, n) in statuses {
                     for i in 0..n {
-                        values.push(format!(
-                            "('{hub}-{status}-{i}', {hub}, 'reconcile_member', \
-                             '{hub}-{status}-{i}', 'test', '{status}', 0, 0, 5, 1, 1, 1)"
-                        ));
+                        values.push((hub, format!("{hub}-{status}-{i}"), status, 1));
                     }
                 }
-                c.batch_execute(&format!(
-                    "INSERT INTO tasks (id, hub_seq, kind, user_id, triggered_by, status, \
-                     attempts, claims, max_attempts, run_after, created_at, updated_at) \
-                     VALUES {}",
-                    values.join(", ")
-                ))?;
+                insert_tasks(c, &values)?;
                 Ok((
                     crate::store::hubs::counts(c, a)?,
                     plan(c, crate::store::hubs::COUNTS_SQLITE, 3)?,
@@ -1405,6 +1389,25 @@ mod tests {
             assert!(plan.contains(&format!("INDEX {index}")), "{plan}");
         }
         assert!(!plan.contains("tasks_by_hub"), "{plan}");
+    }
+
+    /// Inserts reconciles `(hub_seq, id, status, run_after)`, each for a user named by its id.
+    fn insert_tasks(c: &mut AnyConnection, rows: &[(i64, String, &str, i64)]) -> StoreResult<()> {
+        let values: Vec<String> = rows
+            .iter()
+            .map(|(hub, id, status, run_after)| {
+                format!(
+                    "('{id}', {hub}, 'reconcile_member', 'u-{id}', 'test', '{status}', 0, 0, 5, \
+                     {run_after}, 1, 1)"
+                )
+            })
+            .collect();
+        c.batch_execute(&format!(
+            "INSERT INTO tasks (id, hub_seq, kind, user_id, triggered_by, status, attempts, \
+             claims, max_attempts, run_after, created_at, updated_at) VALUES {}",
+            values.join(", ")
+        ))?;
+        Ok(())
     }
 
     /// Inserts active hubs with these ids.

@@ -187,16 +187,8 @@ both!(
             (&seats[0], "olga@corp.example", "owner"),
             (&seats[1], "carl@corp.example", "collaborator"),
         ] {
-            let user = id(&app.create_user(address).await);
-            let (status, body) = app
-                .admin(
-                    root,
-                    Method::POST,
-                    &format!("/hubs/{}/members/{seat}/match", hub.id),
-                    Some(json!({"user_id": user, "hub_role": role})),
-                )
+            app.match_to_new_user(root, &hub.id, seat, address, role)
                 .await;
-            assert_eq!(status, 200, "{body}");
         }
         let dana = id(&app.create_user("dana@corp.example").await);
         let grant_body = w.grant_body.clone();

@@ -313,6 +313,32 @@ impl TestApp {
         }
     }
 
+    /// Creates a directory user `address` and matches member `member_id` of the hub to it
+    /// with `hub_role` (as `root`); returns the user's id.
+    pub async fn match_to_new_user(
+        &self,
+        root: &str,
+        hub_id: &str,
+        member_id: &str,
+        address: &str,
+        hub_role: &str,
+    ) -> String {
+        let user = self.create_user(address).await["id"]
+            .as_str()
+            .expect("user id")
+            .to_string();
+        let (status, body) = self
+            .admin(
+                root,
+                Method::POST,
+                &format!("/hubs/{hub_id}/members/{member_id}/match"),
+                Some(json!({"user_id": user, "hub_role": hub_role})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        user
+    }
+
     /// An admin API token for `subject` with a workspace role (`owner`, `admin`, `user`...).
     pub fn admin_token(&self, subject: &str, role: &str) -> String {
         let settings = hubbridge::config::AdminSettings {

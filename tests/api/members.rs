@@ -482,16 +482,8 @@ both!(
             (&seats[0], "olga@corp.example", "owner"),
             (&seats[1], "carl@corp.example", "collaborator"),
         ] {
-            let user = id(&app.create_user(address).await);
-            let (status, body) = app
-                .admin(
-                    &root,
-                    Method::POST,
-                    &format!("/hubs/{}/members/{}/match", hub.id, id(seat)),
-                    Some(json!({"user_id": user, "hub_role": role})),
-                )
+            app.match_to_new_user(&root, &hub.id, &id(seat), address, role)
                 .await;
-            assert_eq!(status, 200, "{body}");
         }
         let olga = app.admin_token("olga@corp.example", "admin");
         let carl = app.admin_token("carl@corp.example", "admin");
