@@ -521,9 +521,9 @@ async fn hub_view(state: &AdminState, hub: &HubRow) -> Result<Value, Problem> {
     Ok(views::hub(hub, &counts, last.as_ref()))
 }
 
-/// The most an admin request body may hold (the largest real one, a grant with many
-/// assets, is a few kilobytes).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The most an admin request body may hold: actix's default for a body, kept so that a
+/// grant listing a large business's assets (about 100 bytes each) still fits.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// An admin request's body, read up to [`MAX_BODY_BYTES`]; beyond that a 413 problem
 /// (actix's own extractor answers plain text).
