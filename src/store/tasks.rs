@@ -266,6 +266,16 @@ impl Half {
             ),
         }
     }
+
+    /// `tasks t`, with the half's index named on SQLite, and the half's condition.
+    fn source(self, conn: &AnyConnection) -> (String, &'static str) {
+        let (due, index) = self.parts();
+        let from = match conn {
+            AnyConnection::Postgresql(_) => "tasks t".to_string(),
+            AnyConnection::Sqlite(_) => format!("tasks t INDEXED BY {index}"),
+        };
+        (from, due)
+    }
 }
 
 /// One half of [`claim`]. The hubs are a list subquery, not a join, so the planner walks
@@ -275,14 +285,14 @@ impl Half {
 /// claim at 10,000 tasks). On PostgreSQL concurrent claims skip the rows another claim has
 /// locked; SQLite's claims run one at a time.
 fn claim_sql(conn: &AnyConnection, half: Half) -> String {
-    let (due, index) = half.parts();
-    let (indexed, lock) = match conn {
-        AnyConnection::Postgresql(_) => (String::new(), " FOR UPDATE OF t SKIP LOCKED"),
-        AnyConnection::Sqlite(_) => (format!(" INDEXED BY {index}"), ""),
+    let (from, due) = half.source(conn);
+    let lock = match conn {
+        AnyConnection::Postgresql(_) => " FOR UPDATE OF t SKIP LOCKED",
+        AnyConnection::Sqlite(_) => "",
     };
     format!(
         "UPDATE tasks SET status = 'running', attempts = attempts + 1, claims = claims + 1, \
-         lease_until = ?, updated_at = ? WHERE seq IN (SELECT t.seq FROM tasks t{indexed} \
+         lease_until = ?, updated_at = ? WHERE seq IN (SELECT t.seq FROM {from} \
          WHERE {due} AND t.hub_seq IN (SELECT h.seq FROM hubs h WHERE h.status = 'active') \
          AND NOT EXISTS (SELECT 1 FROM tasks r WHERE r.status = 'running' \
               AND r.lease_until >= ? AND r.hub_seq = t.hub_seq AND r.user_id = t.user_id \
@@ -321,13 +331,9 @@ pub fn any_due(conn: &mut AnyConnection, now: i64) -> StoreResult<bool> {
         due: bool,
     }
     for half in [Half::Leased, Half::Ready] {
-        let (due, index) = half.parts();
-        let indexed = match conn {
-            AnyConnection::Postgresql(_) => String::new(),
-            AnyConnection::Sqlite(_) => format!(" INDEXED BY {index}"),
-        };
+        let (from, due) = half.source(conn);
         let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM tasks t{indexed} WHERE {due} AND t.hub_seq IN \
+            "SELECT EXISTS (SELECT 1 FROM {from} WHERE {due} AND t.hub_seq IN \
              (SELECT h.seq FROM hubs h WHERE h.status = 'active')) AS due"
         );
         let found: Vec<Due> = RawQuery::marked(&sql, vec![Lit::Int(now)]).load(conn)?;
